@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt setup.py settings.ini
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	set -o pipefail; $(PIP) install -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
-	set -o pipefail; $(PIP) install --no-deps --no-build-isolation -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
+	set -o pipefail; $(PIP) install --no-deps --no-build-isolation --config-settings editable_mode=compat -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $@
 
 build: install
