@@ -21,7 +21,7 @@ def test_shapes_every_scale(task, preset):
     with torch.no_grad():
         w, s = te(ids, lens)
         imgs, attn = G(z, w, s, pad_mask(ids))
-        u, c = D(imgs, s)
+        u, c, _ = D(imgs, s)
     assert [i.shape[1:] for i in imgs] == [(3, r, r) for r in resolutions(cfg)]
     assert len(imgs) == (5 if task == 'anime' else 7)
     assert all(i.abs().max() <= 1 for i in imgs)
@@ -44,7 +44,7 @@ def test_gradients_reach_every_parameter(task):
     z, ids, lens = _batch(cfg, B=4)
     w, s = te(ids, lens)
     imgs, _ = G(z, w, s, pad_mask(ids))
-    u, c = D(imgs, s)
+    u, c, _ = D(imgs, s)
     (u.sum() + c.sum()).backward()
     for name, mod in (('text', te), ('G', G), ('D', D)):
         missing = [n for n, p in mod.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
