@@ -1,0 +1,79 @@
+"""Training end to end through the CLI: run folders, kill + resume bit-for-bit, DDP under torchrun, errors."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from safetensors.torch import load_file
+from conftest import run_cli, BIN
+
+FAST = {'ckpt_every': 1, 'min_ch': 8, 'width': 0.0625}
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory, anime_data):
+    d = tmp_path_factory.mktemp('train')
+    (d / 'fast.json').write_text(json.dumps(FAST))
+    r = run_cli('train', 'damsm', '--task', 'anime', '--data', anime_data, '--out', d / 'damsm', '--epochs', 1, '--batch-size', 16, '--config', d / 'fast.json')
+    assert r.returncode == 0, r.stderr
+    return d
+
+def gan(tiny, anime_data, out, *extra):
+    return run_cli('train', 'gan', '--task', 'anime', '--data', anime_data, '--damsm', tiny / 'damsm', '--out', out,
+                   '--batch-size', 16, '--config', tiny / 'fast.json', *extra)
+
+def test_damsm_run_folder(tiny):
+    names = {p.name for p in (tiny / 'damsm').iterdir()}
+    assert {'config.json', 'checkpoint.pt', 'metrics.csv', 'damsm.safetensors', 'damsm.json', 'losses.png'} <= names
+    cfg = json.loads((tiny / 'damsm' / 'config.json').read_text())
+    assert cfg['width'] == 0.0625 and cfg['damsm_epochs'] == 1          # config file and flags both applied
+
+def test_gan_run_folder_and_export(tiny, anime_data, tmp_path):
+    r = gan(tiny, anime_data, tmp_path / 'g', '--epochs', 2)
+    assert r.returncode == 0, r.stderr
+    names = {p.name for p in (tmp_path / 'g').iterdir()}
+    assert {'config.json', 'checkpoint.pt', 'metrics.csv', 'model.safetensors', 'model.json', 'losses.png', 'samples'} <= names
+    assert sorted(p.name for p in (tmp_path / 'g' / 'samples').iterdir()) == ['epoch_001.png', 'epoch_002.png']
+    meta = json.loads((tmp_path / 'g' / 'model.json').read_text())
+    assert meta['config']['seed'] == 42 and meta['tokenizer'] == {'kind': 'anime'}
+    r = gan(tiny, anime_data, tmp_path / 'g', '--epochs', 2)            # the folder holds a run: refuse to clobber it
+    assert r.returncode == 1 and '--resume' in r.stderr
+
+def test_killed_run_resumes_bit_for_bit(tiny, anime_data, tmp_path):
+    r = gan(tiny, anime_data, tmp_path / 'full', '--epochs', 3)
+    assert r.returncode == 0, r.stderr
+    cmd = [str(BIN / 'deep_t2i'), 'train', 'gan', '--task', 'anime', '--data', str(anime_data), '--damsm', str(tiny / 'damsm'),
+           '--out', str(tmp_path / 'killed'), '--batch-size', '16', '--config', str(tiny / 'fast.json'), '--epochs', '3']
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ck = tmp_path / 'killed' / 'checkpoint.pt'
+    t0 = time.time()
+    while not ck.exists() and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.05)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert ck.exists()
+    step = torch.load(ck, weights_only=True)['step']
+    assert step < 21, "the run finished before it could be killed"
+    r = gan(tiny, anime_data, tmp_path / 'killed', '--epochs', 3, '--resume')
+    assert r.returncode == 0, r.stderr
+    a, b = load_file(tmp_path / 'full' / 'model.safetensors'), load_file(tmp_path / 'killed' / 'model.safetensors')
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / 'full' / 'metrics.csv').read_text() == (tmp_path / 'killed' / 'metrics.csv').read_text()
+
+def test_torchrun_two_cpu_processes(tiny, anime_data, tmp_path):
+    out = tmp_path / 'ddp'
+    r = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'deep_t2i', 'train', 'gan', '--task', 'anime',
+                        '--data', str(anime_data), '--damsm', str(tiny / 'damsm'), '--out', str(out), '--batch-size', '8',
+                        '--config', str(tiny / 'fast.json'), '--epochs', '1'],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('gan run in') == 1                                # only rank 0 prints
+    ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert ck['step'] == 108 // 2 // 8                                     # each rank took half the data
+    assert (out / 'model.safetensors').exists()
+
+def test_train_errors_are_one_line(tiny, anime_data, tmp_path):
+    r = run_cli('train', 'gan', '--task', 'anime', '--data', anime_data, '--out', tmp_path / 'x')
+    assert r.returncode == 2 and '--damsm' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('train', 'damsm', '--task', 'anime', '--data', tmp_path / 'nothing', '--out', tmp_path / 'x')
+    assert r.returncode == 1 and 'tags.csv' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli('train', 'gan', '--task', 'birds', '--data', anime_data, '--damsm', tiny / 'damsm', '--out', tmp_path / 'y')
+    assert r.returncode == 2 and 'anime' in r.stderr
+    r = run_cli('train', 'damsm', '--task', 'anime', '--data', anime_data, '--out', tmp_path / 'z', '--epochs', '0')
+    assert r.returncode == 2 and '--epochs' in r.stderr
