@@ -1,0 +1,74 @@
+"""Exported models and `deep_t2i generate`: files, seeds, captions, errors."""
+import subprocess, sys
+from pathlib import Path
+import numpy as np
+import pytest, torch
+from PIL import Image
+from conftest import run_cli
+from deep_t2i.core import get_config
+from deep_t2i.data_anime import AnimeTokenizer
+from deep_t2i.data_birds import WordTokenizer
+from deep_t2i.export import save_model_files
+from deep_t2i.model import TextEncoder, Generator
+from deep_t2i.inference import load_model
+
+@pytest.fixture(scope='module')
+def tiny_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp('model')
+    cfg = get_config('anime', 'small')
+    torch.manual_seed(0)
+    save_model_files(d / 'model', cfg, AnimeTokenizer().to_dict(), {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg)})
+    return d
+
+@pytest.fixture(scope='module')
+def tiny_birds_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp('bmodel')
+    cfg = get_config('birds', 'small', width=0.0625, min_ch=8)
+    tok = WordTokenizer.build(['a red bird with a blue crown', 'a small yellow bird'], max_len=cfg.max_len)
+    torch.manual_seed(0)
+    save_model_files(d / 'model', cfg, tok.to_dict(), {'text': TextEncoder(len(tok.vocab), cfg.emb_sz), 'G': Generator(cfg)})
+    return d
+
+def px(p): return np.asarray(Image.open(p))
+
+def test_generate_folder_layout_and_seeds(tiny_model, tmp_path):
+    r = run_cli('generate', '--model', tiny_model, '--seed', 3, '--n', 2, '--grid', '--out', tmp_path / 'a', 'blue hair red eyes', 'red hair blue eyes')
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / 'a').iterdir()) == ['0_0.png', '0_1.png', '1_0.png', '1_1.png', 'grid.png']
+    assert Image.open(tmp_path / 'a' / '0_0.png').size == (64, 64)
+    run_cli('generate', '--model', tiny_model, '--seed', 3, '--out', tmp_path / 'b.png', 'blue hair red eyes')
+    assert np.array_equal(px(tmp_path / 'b.png'), px(tmp_path / 'a' / '0_0.png'))        # same seed, same pixels
+    assert not np.array_equal(px(tmp_path / 'a' / '0_0.png'), px(tmp_path / 'a' / '0_1.png'))   # samples differ
+    run_cli('generate', '--model', tiny_model, '--seed', 4, '--out', tmp_path / 'c.png', 'blue hair red eyes')
+    assert not np.array_equal(px(tmp_path / 'b.png'), px(tmp_path / 'c.png'))             # other seed, other image
+
+def test_generate_errors(tiny_model, tmp_path):
+    r = run_cli('generate', '--model', tiny_model, '--out', tmp_path / 'x.png', 'teal hair red eyes')
+    assert r.returncode == 2 and 'blonde' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('generate', '--model', tiny_model, '--n', 2, '--out', tmp_path / 'x.png', 'blue hair red eyes')
+    assert r.returncode == 2 and 'folder' in r.stderr
+    r = run_cli('generate', '--model', tmp_path / 'missing', '--out', tmp_path / 'x.png', 'blue hair red eyes')
+    assert r.returncode == 1 and 'not found' in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli('generate', '--model', tiny_model, '--out', tmp_path / 'x.png')
+    assert r.returncode == 2
+
+def test_tampered_export_is_refused(tiny_model, tmp_path):
+    import shutil
+    shutil.copytree(tiny_model, tmp_path / 'm')
+    (tmp_path / 'm' / 'model.safetensors').write_bytes(b'\x80\x04 pickle bytes are not welcome')
+    r = run_cli('generate', '--model', tmp_path / 'm', '--out', tmp_path / 'x.png', 'blue hair red eyes')
+    assert r.returncode == 1 and 'safetensors' in r.stderr
+
+def test_birds_unknown_words_and_size(tiny_birds_model):
+    m = load_model(tiny_birds_model)
+    a, = m.generate('a red bird with a zzzunknownzzz crown', seed=0)
+    assert a.size == (256, 256)
+    b, = m.generate('a red bird with a qqqotherqqq crown', seed=0)
+    assert np.array_equal(np.asarray(a), np.asarray(b))            # both unknown words are <unk>
+    c, = m.generate('a small yellow bird', seed=0)
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+def test_python_m_entry_point(tiny_model, tmp_path):
+    r = subprocess.run([sys.executable, '-m', 'deep_t2i', 'generate', '--model', str(tiny_model), '--seed', '0', '--out', str(tmp_path / 'y.png'),
+                        'pink hair aqua eyes'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr and (tmp_path / 'y.png').exists()
