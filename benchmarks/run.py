@@ -1,0 +1,209 @@
+"""All deep_t2i benchmarks in one run, side by side; writes benchmarks/RESULTS.md.
+
+    python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/RESULTS.md]
+
+Measures: G and D forward / forward+backward images/s for both tasks and widths next to a plain DCGAN of the same
+resolution (ratio), G GFLOP per image; GAN training-step throughput against a DCGAN step; inference latency
+(single image and a batch); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
+"""
+import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
+import torch, torch.nn as nn, torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from deep_t2i.core import get_config, image_pyramid
+from deep_t2i.model import TextEncoder, Generator, Discriminator, pad_mask, n_params
+
+
+def dcgan(img_size, nz=100, nf=64):
+    "A plain DCGAN generator and discriminator of the given resolution (Radford et al.)."
+    n_up = int(torch.log2(torch.tensor(img_size / 4)))
+    g, ch = [nn.ConvTranspose2d(nz, nf * 2 ** n_up, 4, 1, 0, bias=False), nn.BatchNorm2d(nf * 2 ** n_up), nn.ReLU(True)], nf * 2 ** n_up
+    for i in range(n_up - 1):
+        g += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]; ch //= 2
+    g += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
+    d, ch = [nn.Conv2d(3, nf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)], nf
+    for i in range(n_up - 1):
+        d += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]; ch *= 2
+    d += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]
+    return nn.Sequential(*g), nn.Sequential(*d)
+
+
+def timeit(fn, iters, warmup=1, sync=lambda: None):
+    for _ in range(warmup): fn()
+    sync(); t = time.perf_counter()
+    for _ in range(iters): fn()
+    sync(); return (time.perf_counter() - t) / iters
+
+
+def gflops(fn):
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc: fn()
+    return fc.get_total_flops() / 1e9
+
+
+def bench_models(dev, quick, rows):
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
+    for task in ('anime', 'birds'):
+        for preset in ('small', 'full'):
+            cfg = get_config(task, preset)
+            B = 8 if task == 'anime' else 4
+            if dev.type == 'cuda': B *= 4
+            iters = 1 if (quick or (preset == 'full' and task == 'birds')) else 3
+            te, G, D = TextEncoder(100, cfg.emb_sz).to(dev), Generator(cfg).to(dev), Discriminator(cfg).to(dev)
+            ids = torch.randint(1, 100, (B, cfg.max_len), device=dev); lens = torch.full((B,), cfg.max_len, device=dev)
+            z = torch.randn(B, cfg.noise_sz, device=dev)
+            with torch.no_grad(): w, s = te(ids, lens)
+            mask = pad_mask(ids)
+            gd, dd = dcgan(cfg.img_size); gd, dd = gd.to(dev), dd.to(dev)
+            zd = torch.randn(B, 100, 1, 1, device=dev)
+            def g_fwd():
+                with torch.no_grad(): G(z, w, s, mask)
+            def g_fb(): G(z, w, s, mask)[0][-1].mean().backward()
+            imgs = [i.detach() for i in G(z, w, s, mask)[0]]
+            def d_fwd():
+                with torch.no_grad(): D(imgs, s)
+            def d_fb(): D(imgs, s)[0].mean().backward()
+            def dg_fwd():
+                with torch.no_grad(): gd(zd)
+            def dg_fb(): gd(zd).mean().backward()
+            x = torch.randn(B, 3, cfg.img_size, cfg.img_size, device=dev)
+            def dd_fwd():
+                with torch.no_grad(): dd(x)
+            def dd_fb(): dd(x).mean().backward()
+            r = dict(task=task, preset=preset, G_params=n_params(G), D_params=n_params(D), batch=B,
+                     G_gflop=gflops(lambda: G(z[:1], w[:1], s[:1], mask[:1])) if dev.type == 'cpu' else None,
+                     DCGAN_G_gflop=gflops(lambda: gd(zd[:1])) if dev.type == 'cpu' else None)
+            for name, fn in (('G_fwd', g_fwd), ('G_fwdbwd', g_fb), ('D_fwd', d_fwd), ('D_fwdbwd', d_fb),
+                             ('DCGAN_G_fwd', dg_fwd), ('DCGAN_G_fwdbwd', dg_fb), ('DCGAN_D_fwd', dd_fwd), ('DCGAN_D_fwdbwd', dd_fb)):
+                r[name] = B / timeit(fn, iters, sync=sync)
+            rows.append(r); print(json.dumps(r), flush=True)
+
+
+def bench_train(dev, quick, rows):
+    "One full GAN step (D and G updates, DAMSM loss) of our small models vs a DCGAN step, same batch and resolution."
+    from deep_t2i.damsm import DAMSM
+    from deep_t2i.trainer_gan import bce
+    for task in ('anime', 'birds'):
+        cfg = get_config(task, 'small')
+        B = 32 if task == 'anime' else 8
+        damsm = DAMSM(cfg, 100).to(dev).eval()
+        G, D = Generator(cfg).to(dev), Discriminator(cfg).to(dev)
+        og, od = torch.optim.Adam(G.parameters(), 2e-4, betas=(0, .999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0, .999))
+        x = torch.randn(B, 3, cfg.img_size, cfg.img_size, device=dev).clamp(-1, 1)
+        ids = torch.randint(1, 100, (B, cfg.max_len), device=dev); lens = torch.full((B,), cfg.max_len, device=dev)
+        def step():
+            with torch.no_grad(): w, s = damsm.text(ids, lens)
+            fakes, _ = G(torch.randn(B, cfg.noise_sz, device=dev), w, s, pad_mask(ids))
+            real = image_pyramid(x, cfg.n_scales)
+            ur, cr, cw = D(real, s, s.roll(1, 0)); uf, cf_, _ = D([f.detach() for f in fakes], s)
+            dl = bce(ur, 1) + bce(uf, 0) + bce(cr, 1) + (bce(cw, 0) + bce(cf_, 0)) / 2
+            od.zero_grad(); dl.backward(); od.step()
+            uf, cf_, _ = D(fakes, s)
+            gl = bce(uf, 1) + bce(cf_, 1) + 2 * damsm.loss(fakes[-1], ids, lens, None, w, s)[0]
+            og.zero_grad(); gl.backward(); og.step()
+        gd, dd = dcgan(cfg.img_size); gd, dd = gd.to(dev), dd.to(dev)
+        ogd, odd = torch.optim.Adam(gd.parameters(), 2e-4), torch.optim.Adam(dd.parameters(), 2e-4)
+        def dstep():
+            f = gd(torch.randn(B, 100, 1, 1, device=dev))
+            dl = bce(dd(x).view(-1), 1) + bce(dd(f.detach()).view(-1), 0)
+            odd.zero_grad(); dl.backward(); odd.step()
+            gl = bce(dd(f).view(-1), 1); ogd.zero_grad(); gl.backward(); ogd.step()
+        iters = 2 if quick else 5
+        r = dict(task=task, batch=B, ours_img_s=B / timeit(step, iters), dcgan_img_s=B / timeit(dstep, iters))
+        r['ratio'] = r['ours_img_s'] / r['dcgan_img_s']
+        rows.append(r); print(json.dumps(r), flush=True)
+
+
+def bench_inference(dev, rows):
+    from deep_t2i.inference import load_model, BUNDLED
+    from deep_t2i.core import PRETRAINED_DIR
+    for name in BUNDLED:
+        if not (PRETRAINED_DIR / f'{name}.safetensors').exists(): continue
+        m = load_model(name, device=dev)
+        cap = 'blue hair red eyes' if name == 'anime' else 'this bird has a red crown and blue wings'
+        single = timeit(lambda: m.generate(cap, seed=0), 5 if name == 'anime' else 2)
+        batch = timeit(lambda: m.generate(cap, seed=0, n=16), 2 if name == 'anime' else 1)
+        r = dict(model=name, img_size=m.img_size, single_ms=1000 * single, batch16_ms=1000 * batch, batch16_img_s=16 / batch)
+        rows.append(r); print(json.dumps(r), flush=True)
+
+
+def bench_eval(dev, quick, rows):
+    from deep_t2i.metrics import FIDFeatures
+    ff = FIDFeatures(dev)
+    x = torch.rand(16, 3, 64, 64) * 2 - 1
+    t = timeit(lambda: ff(x, 16), 1)
+    r = dict(what='FID features (TF Inception, 299x299)', img_s=16 / t); rows.append(r); print(json.dumps(r), flush=True)
+
+
+def bench_server(rows, n=200, conc=8):
+    from deep_t2i.core import PRETRAINED_DIR
+    if not (PRETRAINED_DIR / 'anime.safetensors').exists(): return
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    env = {**os.environ, 'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': tempfile.mkdtemp()}
+    p = subprocess.Popen([str(Path(sys.executable).parent / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
+                         cwd=ROOT / 'server', env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f'http://127.0.0.1:{port}'
+    try:
+        for _ in range(300):
+            try: urllib.request.urlopen(base + '/healthz', timeout=1); break
+            except Exception: time.sleep(0.2)
+        health = json.loads(urllib.request.urlopen(base + '/healthz').read())
+        for route, cap in (('anime_heads', 'blue hair red eyes'), ('birds', 'this bird has a red crown and blue wings')):
+            task = 'anime' if route == 'anime_heads' else 'birds'
+            if not health['models'][task]['loaded']: continue
+            def one(i):
+                req = urllib.request.Request(f'{base}/{route}', data=json.dumps({'cap': cap, 'seed': i}).encode(), headers={'Content-Type': 'application/json'})
+                t = time.perf_counter()
+                with urllib.request.urlopen(req, timeout=120) as r: r.read(); ok = r.status == 200
+                return time.perf_counter() - t, ok
+            k = n if task == 'anime' else n // 4
+            t0 = time.perf_counter()
+            with cf.ThreadPoolExecutor(conc) as ex: res = list(ex.map(one, range(k)))
+            wall = time.perf_counter() - t0
+            lat = sorted(r[0] for r in res)
+            r = dict(route='/' + route, requests=k, concurrency=conc, failures=sum(not r[1] for r in res), req_s=k / wall,
+                     p50_ms=1000 * lat[len(lat) // 2], p99_ms=1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+            rows.append(r); print(json.dumps(r), flush=True)
+    finally: p.terminate(); p.wait(30)
+
+
+def table(rows, cols):
+    fmt = lambda v: f'{v:.3g}' if isinstance(v, float) else ('' if v is None else str(v))
+    return '| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols) + '\n' + ''.join('| ' + ' | '.join(fmt(r.get(c)) for c in cols) + ' |\n' for r in rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
+    ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md')); a = ap.parse_args()
+    dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    models, train, inf, ev, srv = [], [], [], [], []
+    bench_models(dev, a.quick, models); bench_train(dev, a.quick, train); bench_inference(dev, inf); bench_eval(dev, a.quick, ev)
+    if dev.type == 'cpu': bench_server(srv)
+    for r in models:
+        r['G_fwd_vs_DCGAN'] = r['G_fwd'] / r['DCGAN_G_fwd']; r['D_fwdbwd_vs_DCGAN'] = r['D_fwdbwd'] / r['DCGAN_D_fwdbwd']
+    dname = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
+    md = f"""# Benchmark results
+
+Machine: {dname}; torch {torch.__version__}; {torch.get_num_threads()} threads. Date: {datetime.date.today()}.
+Command: `python benchmarks/run.py{' --quick' if a.quick else ''}{' --device ' + a.device if a.device else ''}` (`make bench`). Every ratio compares numbers measured in this same run.
+
+## Generator and discriminator (images/s; DCGAN = plain DCGAN of the same resolution, batch as given)
+{table(models, ['task', 'preset', 'G_params', 'D_params', 'batch', 'G_gflop', 'DCGAN_G_gflop', 'G_fwd', 'G_fwdbwd', 'D_fwd', 'D_fwdbwd', 'DCGAN_G_fwd', 'DCGAN_D_fwdbwd', 'G_fwd_vs_DCGAN', 'D_fwdbwd_vs_DCGAN'])}
+The original (FACTS.md): anime G 27.4M / D 19.0M params, 3.7 GFLOP per image, 11-19 img/s forward on this kind of CPU;
+birds G 31.6M / D 21.4M, 12.4 GFLOP, 3.4-4.0 img/s.
+
+## GAN training step (D + G updates with the DAMSM loss, small preset) vs a DCGAN step
+{table(train, ['task', 'batch', 'ours_img_s', 'dcgan_img_s', 'ratio'])}
+## Inference latency of the bundled models
+{table(inf, ['model', 'img_size', 'single_ms', 'batch16_ms', 'batch16_img_s']) if inf else 'no bundled model in this installation'}
+## Evaluation throughput
+{table(ev, ['what', 'img_s'])}
+## HTTP server (gunicorn, 2 workers x 2 threads, 127.0.0.1, bundled models)
+{table(srv, ['route', 'requests', 'concurrency', 'failures', 'req_s', 'p50_ms', 'p99_ms']) if srv else 'not measured in this run'}
+"""
+    Path(a.out).write_text(md); print(md)
+
+
+if __name__ == '__main__': main()
