@@ -1,0 +1,61 @@
+"""End to end in headless Chromium: the demo page generates an anime head from the dropdowns.
+
+Needs Debian's chromium + chromium-driver and selenium (`.ci/run` installs them and sets DEEP_T2I_REQUIRE_BROWSER=1,
+so in CI a missing browser fails this test instead of skipping it).
+"""
+import os, shutil, socket, sys, threading
+from pathlib import Path
+import pytest, torch
+from conftest import ROOT
+from deep_t2i.core import get_config
+from deep_t2i.data_anime import AnimeTokenizer
+from deep_t2i.export import save_model_files
+from deep_t2i.model import TextEncoder, Generator
+
+CHROME, DRIVER = shutil.which('chromium') or '/usr/bin/chromium', shutil.which('chromedriver') or '/usr/bin/chromedriver'
+
+def _need_browser():
+    try: import selenium  # noqa: F401
+    except ImportError: selenium = None
+    if selenium is None or not (os.path.exists(CHROME) and os.path.exists(DRIVER)):
+        if os.environ.get('DEEP_T2I_REQUIRE_BROWSER'): pytest.fail('chromium, chromedriver or selenium is missing')
+        pytest.skip('no headless browser here (CI installs one)')
+
+def test_demo_page_generates_an_image(tmp_path):
+    _need_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    from werkzeug.serving import make_server
+    sys.path.insert(0, str(ROOT / 'server'))
+    from app import create_app
+    cfg = get_config('anime', 'small'); torch.manual_seed(0)
+    save_model_files(tmp_path / 'model', cfg, AnimeTokenizer().to_dict(), {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg)})
+    app = create_app({'anime': str(tmp_path)}, {'IMAGE_DIR': str(tmp_path / 'img')})
+    srv = make_server('127.0.0.1', 0, app, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROME
+    for a in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', f'--user-data-dir={tmp_path / "chrome"}'):
+        opts.add_argument(a)
+    os.environ.setdefault('SE_OFFLINE', 'true')
+    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    try:
+        drv.get(f'http://127.0.0.1:{srv.server_port}/')
+        Select(drv.find_element(By.ID, 'hair')).select_by_value('blue')
+        Select(drv.find_element(By.ID, 'eyes')).select_by_value('red')
+        drv.find_element(By.ID, 'anime-seed').send_keys('3')
+        drv.find_element(By.ID, 'anime-go').click()
+        img = drv.find_element(By.ID, 'anime-img')
+        WebDriverWait(drv, 60).until(lambda d: d.execute_script('return arguments[0].complete && arguments[0].naturalWidth', img))
+        assert drv.execute_script('return [arguments[0].naturalWidth, arguments[0].naturalHeight]', img) == [64, 64]
+        assert '/images/' in img.get_attribute('src') and drv.find_element(By.ID, 'anime-msg').text == ''
+        # an error is shown in the page, not swallowed
+        drv.execute_script("document.getElementById('birds-cap').value = ''")
+        drv.find_element(By.ID, 'birds-go').click()
+        WebDriverWait(drv, 30).until(lambda d: d.find_element(By.ID, 'birds-msg').text)
+        assert 'not ready' in drv.find_element(By.ID, 'birds-msg').text or 'empty' in drv.find_element(By.ID, 'birds-msg').text
+    finally:
+        drv.quit(); srv.shutdown()
