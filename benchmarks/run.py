@@ -6,9 +6,9 @@ Measures: G and D forward / forward+backward images/s for both tasks and widths 
 resolution (ratio), G GFLOP per image; GAN training-step throughput against a DCGAN step; inference latency
 (single image and a batch); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
 """
-import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

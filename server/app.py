@@ -14,7 +14,7 @@ bundled models), RECAPTCHA_SECRET (turns the token check on), RECAPTCHA_VERIFY_U
 separated, default *), IMAGE_DIR, MAX_IMAGES (default 500), MAX_BODY_BYTES (default 16384), TORCH_NUM_THREADS.
 """
 from __future__ import annotations
-import io, json, logging, os, re, tempfile, threading, time, urllib.parse, urllib.request, uuid
+import io, json, logging, os, re, tempfile, threading, urllib.parse, urllib.request, uuid
 from pathlib import Path
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException

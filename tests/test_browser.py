@@ -3,14 +3,9 @@
 Needs Debian's chromium + chromium-driver and selenium (`.ci/run` installs them and sets DEEP_T2I_REQUIRE_BROWSER=1,
 so in CI a missing browser fails this test instead of skipping it).
 """
-import os, shutil, socket, sys, threading
-from pathlib import Path
-import pytest, torch
-from conftest import ROOT
-from deep_t2i.core import get_config
-from deep_t2i.data_anime import AnimeTokenizer
-from deep_t2i.export import save_model_files
-from deep_t2i.model import TextEncoder, Generator
+import os, shutil, sys, threading
+import pytest
+from conftest import ROOT, make_tiny_model
 
 CHROME, DRIVER = shutil.which('chromium') or '/usr/bin/chromium', shutil.which('chromedriver') or '/usr/bin/chromedriver'
 
@@ -30,8 +25,7 @@ def test_demo_page_generates_an_image(tmp_path):
     from werkzeug.serving import make_server
     sys.path.insert(0, str(ROOT / 'server'))
     from app import create_app
-    cfg = get_config('anime', 'small'); torch.manual_seed(0)
-    save_model_files(tmp_path / 'model', cfg, AnimeTokenizer().to_dict(), {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg)})
+    make_tiny_model(tmp_path)
     app = create_app({'anime': str(tmp_path)}, {'IMAGE_DIR': str(tmp_path / 'img')})
     srv = make_server('127.0.0.1', 0, app, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()

@@ -1,6 +1,5 @@
 """The data commands end to end: synth, prepare (CLI and scripts), and their errors."""
-import subprocess, sys, tarfile, zipfile
-from pathlib import Path
+import subprocess, sys, zipfile
 import pandas as pd
 from conftest import run_cli, ROOT
 from deep_t2i.data_anime import read_anime_tags, anime_datasets
@@ -27,10 +26,17 @@ def test_synth_birds_layout_and_attributes(birds_data):
     df = read_birds(birds_data)
     attrs = pd.read_csv(birds_data / 'attributes.csv')
     assert len(df) == len(attrs) == 40
-    # every caption names only colours that its image really has for the named parts
-    row = attrs.iloc[0]
-    caps = ' '.join(df.captions[0])
-    assert any(w in caps for w in ('crown', 'head', 'wing', 'breast', 'chest', 'belly', 'tail', 'beak', 'bill'))
+    # every caption names parts, and only colours that its image really has
+    from deep_t2i.synth import BIRD_PARTS, COLOR_WORDS
+    from deep_t2i.data_birds import clean_words
+    all_colour_words = {w for ws in COLOR_WORDS.values() for w in ws}
+    for i in range(len(df)):
+        row = attrs[attrs.id == df.iid[i]].iloc[0]
+        allowed = {w for p in BIRD_PARTS for w in COLOR_WORDS[row[p]]}
+        for cap in df.captions[i]:
+            words = set(clean_words(cap))
+            assert words & {'crown', 'head', 'wing', 'wings', 'breast', 'chest', 'belly', 'underside', 'tail', 'beak', 'bill'}
+            assert (words & all_colour_words) <= allowed, (cap, row.to_dict())
     tr, te, tok = birds_datasets(birds_data, BirdsConfig(img_size=32))
     assert len(tr) + len(te) == 40 and len(te) > 0
 

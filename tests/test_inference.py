@@ -1,33 +1,16 @@
 """Exported models and `deep_t2i generate`: files, seeds, captions, errors."""
 import subprocess, sys
-from pathlib import Path
 import numpy as np
-import pytest, torch
+import pytest
 from PIL import Image
-from conftest import run_cli
-from deep_t2i.core import get_config
-from deep_t2i.data_anime import AnimeTokenizer
-from deep_t2i.data_birds import WordTokenizer
-from deep_t2i.export import save_model_files
-from deep_t2i.model import TextEncoder, Generator
+from conftest import run_cli, make_tiny_model
 from deep_t2i.inference import load_model
 
 @pytest.fixture(scope='module')
-def tiny_model(tmp_path_factory):
-    d = tmp_path_factory.mktemp('model')
-    cfg = get_config('anime', 'small')
-    torch.manual_seed(0)
-    save_model_files(d / 'model', cfg, AnimeTokenizer().to_dict(), {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg)})
-    return d
+def tiny_model(tmp_path_factory): return make_tiny_model(tmp_path_factory.mktemp('model'))
 
 @pytest.fixture(scope='module')
-def tiny_birds_model(tmp_path_factory):
-    d = tmp_path_factory.mktemp('bmodel')
-    cfg = get_config('birds', 'small', width=0.0625, min_ch=8)
-    tok = WordTokenizer.build(['a red bird with a blue crown', 'a small yellow bird'], max_len=cfg.max_len)
-    torch.manual_seed(0)
-    save_model_files(d / 'model', cfg, tok.to_dict(), {'text': TextEncoder(len(tok.vocab), cfg.emb_sz), 'G': Generator(cfg)})
-    return d
+def tiny_birds_model(tmp_path_factory): return make_tiny_model(tmp_path_factory.mktemp('bmodel'), 'birds', width=0.0625, min_ch=8)
 
 def px(p): return np.asarray(Image.open(p))
 

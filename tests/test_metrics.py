@@ -1,19 +1,11 @@
 """`deep_t2i eval` end to end on a tiny model and tiny data: the report's keys and sanity of the numbers."""
 import json
-import pytest, torch
-from conftest import run_cli
-from deep_t2i.core import get_config
-from deep_t2i.data_anime import AnimeTokenizer
-from deep_t2i.damsm import ImageEncoder
-from deep_t2i.export import save_model_files
+import torch
+from conftest import run_cli, make_tiny_model
 from deep_t2i.metrics import frechet_distance, FIDFeatures
-from deep_t2i.model import TextEncoder, Generator
 
 def test_eval_report(anime_data, tmp_path):
-    cfg = get_config('anime', 'small')
-    torch.manual_seed(0)
-    save_model_files(tmp_path / 'model', cfg, AnimeTokenizer().to_dict(),
-                     {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg), 'image': ImageEncoder(cfg)})
+    make_tiny_model(tmp_path, with_image=True)
     r = run_cli('eval', '--model', tmp_path, '--data', anime_data, '--n', 24, '--out', tmp_path / 'report.json')
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / 'report.json').read_text())

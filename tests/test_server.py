@@ -1,25 +1,15 @@
 """The HTTP server: every error row of CONTRACT.md, fuzzed bodies, reCAPTCHA against a stub, CORS, gunicorn under load."""
 import concurrent.futures as cf, http.server, io, json, os, random, socket, subprocess, sys, threading, time, urllib.request
-from pathlib import Path
-import numpy as np
-import pytest, torch
+import pytest
 from PIL import Image
-from conftest import ROOT, BIN
-from deep_t2i.core import get_config
-from deep_t2i.data_anime import AnimeTokenizer, HAIRS, EYES
-from deep_t2i.export import save_model_files
-from deep_t2i.model import TextEncoder, Generator
+from conftest import ROOT, BIN, make_tiny_model
+from deep_t2i.data_anime import HAIRS, EYES
 
 sys.path.insert(0, str(ROOT / 'server'))
 from app import create_app
 
 @pytest.fixture(scope='module')
-def model_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp('srv_model')
-    cfg = get_config('anime', 'small')
-    torch.manual_seed(0)
-    save_model_files(d / 'model', cfg, AnimeTokenizer().to_dict(), {'text': TextEncoder(23, cfg.emb_sz), 'G': Generator(cfg)})
-    return d
+def model_dir(tmp_path_factory): return make_tiny_model(tmp_path_factory.mktemp('srv_model'))
 
 @pytest.fixture(scope='module')
 def client(model_dir, tmp_path_factory):

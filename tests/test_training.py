@@ -1,6 +1,5 @@
 """Training end to end through the CLI: run folders, kill + resume bit-for-bit, DDP under torchrun, errors."""
-import json, os, signal, subprocess, sys, time
-from pathlib import Path
+import json, os, signal, subprocess, time
 import pytest, torch
 from safetensors.torch import load_file
 from conftest import run_cli, BIN
