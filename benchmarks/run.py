@@ -16,17 +16,20 @@ from deep_t2i.core import get_config, image_pyramid
 from deep_t2i.model import TextEncoder, Generator, Discriminator, pad_mask, n_params
 
 
-def dcgan(img_size, nz=100, nf=64):
-    "A plain DCGAN generator and discriminator of the given resolution (Radford et al.)."
+def dcgan(img_size, nz=100, nf=64, max_ch=512):
+    "A plain DCGAN generator and discriminator of the given resolution (Radford et al.; channels capped at max_ch)."
     n_up = int(torch.log2(torch.tensor(img_size / 4)))
-    g, ch = [nn.ConvTranspose2d(nz, nf * 2 ** n_up, 4, 1, 0, bias=False), nn.BatchNorm2d(nf * 2 ** n_up), nn.ReLU(True)], nf * 2 ** n_up
-    for i in range(n_up - 1):
-        g += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]; ch //= 2
-    g += [nn.ConvTranspose2d(ch, 3, 4, 2, 1, bias=False), nn.Tanh()]
-    d, ch = [nn.Conv2d(3, nf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)], nf
-    for i in range(n_up - 1):
-        d += [nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2, True)]; ch *= 2
-    d += [nn.Conv2d(ch, 1, 4, 1, 0, bias=False)]
+    chs = [min(nf * 2 ** k, max_ch) for k in range(n_up, -1, -1)]         # 4x4 ... img_size/2
+    g = [nn.ConvTranspose2d(nz, chs[0], 4, 1, 0, bias=False), nn.BatchNorm2d(chs[0]), nn.ReLU(True)]
+    for a, b in zip(chs[:-1], chs[1:-1] + [None]):
+        if b is None: break
+        g += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
+    g += [nn.ConvTranspose2d(chs[-2], 3, 4, 2, 1, bias=False), nn.Tanh()]
+    rc = chs[::-1]                                                          # img_size/2 ... 4x4
+    d = [nn.Conv2d(3, rc[1], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+    for a, b in zip(rc[1:-1], rc[2:]):
+        d += [nn.Conv2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.LeakyReLU(0.2, True)]
+    d += [nn.Conv2d(rc[-1], 1, 4, 1, 0, bias=False)]
     return nn.Sequential(*g), nn.Sequential(*d)
 
 
@@ -90,7 +93,7 @@ def bench_train(dev, quick, rows):
         B = 32 if task == 'anime' else 8
         damsm = DAMSM(cfg, 100).to(dev).eval()
         G, D = Generator(cfg).to(dev), Discriminator(cfg).to(dev)
-        og, od = torch.optim.Adam(G.parameters(), 2e-4, betas=(0, .999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0, .999))
+        og, od = torch.optim.Adam(G.parameters(), 2e-4, betas=(0., .999)), torch.optim.Adam(D.parameters(), 2e-4, betas=(0., .999))
         x = torch.randn(B, 3, cfg.img_size, cfg.img_size, device=dev).clamp(-1, 1)
         ids = torch.randint(1, 100, (B, cfg.max_len), device=dev); lens = torch.full((B,), cfg.max_len, device=dev)
         def step():

@@ -55,3 +55,15 @@ def test_python_m_entry_point(tiny_model, tmp_path):
     r = subprocess.run([sys.executable, '-m', 'deep_t2i', 'generate', '--model', str(tiny_model), '--seed', '0', '--out', str(tmp_path / 'y.png'),
                         'pink hair aqua eyes'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr and (tmp_path / 'y.png').exists()
+
+def test_bundled_anime_model_follows_hair_tags():
+    from deep_t2i.core import PRETRAINED_DIR
+    assert (PRETRAINED_DIR / 'anime.safetensors').exists() and (PRETRAINED_DIR / 'anime.md').exists()
+    m = load_model('anime')
+    for colour, channel in (('red', 0), ('green', 1), ('blue', 2)):
+        imgs = m.generate([f'{colour} hair black eyes'], seed=0, n=8)
+        assert imgs[0].size == (64, 64)
+        top = np.stack([np.asarray(i, dtype=float) for i in imgs])[:, 4:16, 16:48].mean((0, 1, 2))   # the hair band
+        assert top.argmax() == channel, (colour, top)
+    a, b = m.generate('blue hair red eyes', seed=0, n=2)
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
