@@ -91,13 +91,11 @@ def parse_body(max_bytes:int)->dict:
 
 def check_request(body:dict, task:str)->tuple:
     "(caption, seed) from the body, or an ApiError."
-    from deep_t2i.inference import MAX_CAPTION_CHARS
-    cap = body.get('cap')
-    if cap is None: raise ApiError(400, 'missing "cap": the caption to draw')
-    if not isinstance(cap, str): raise ApiError(400, f'"cap" must be a string, got {type(cap).__name__}')
-    cap = cap.strip()
-    if not cap: raise ApiError(400, '"cap" is empty')
-    if len(cap) > MAX_CAPTION_CHARS: raise ApiError(400, f'"cap" is {len(cap)} characters long: at most {MAX_CAPTION_CHARS}')
+    from deep_t2i.core import UsageError
+    from deep_t2i.inference import check_caption
+    if body.get('cap') is None: raise ApiError(400, 'missing "cap": the caption to draw')
+    try: cap = check_caption(body['cap'])                      # the library's own caption rules and messages
+    except UsageError as e: raise ApiError(400, f'"cap": {e}')
     seed = body.get('seed')
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
         raise ApiError(400, f'"seed" must be an integer from 0 to {MAX_SEED}')
