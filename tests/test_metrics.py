@@ -14,7 +14,10 @@ def test_eval_report(anime_data, tmp_path):
     assert 0 <= rep['r_precision']['mean'] <= 1 and rep['r_precision']['std'] >= 0
     aa = rep['attribute_accuracy']
     assert {'hair', 'eyes', 'joint', 'ceiling'} <= aa.keys() and aa['ceiling']['hair'] > aa['hair']   # an untrained G is far below the ceiling
-    assert (tmp_path / 'report.md').read_text().startswith('| metric | value |')
+    dv = rep['diversity']                                     # real heads of one tag pair differ (position, skin, hair length)
+    assert dv['real_same_class'] > 0.02 and dv['generated'] > 0 and abs(dv['ratio'] - dv['generated'] / dv['real_same_class']) < 1e-9
+    md = (tmp_path / 'report.md').read_text()
+    assert md.startswith('| metric | value |') and 'variety across seeds' in md
 
 def test_fid_of_identical_sets_is_zero_and_grows_with_difference():
     x = torch.rand(24, 3, 64, 64) * 2 - 1
