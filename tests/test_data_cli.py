@@ -76,3 +76,38 @@ def test_reader_skips_missing_and_corrupt_images(tmp_path, anime_data):
         assert len(tr) == 119                                # the missing file is dropped at read time
         for i in range(len(tr)): tr[i]                       # the corrupt one is skipped, not fatal
     assert any('0.jpg' in str(x.message) for x in w) and any('1.jpg' in str(x.message) for x in w)
+
+def test_synth_birds_classes_flag(tmp_path):
+    r = run_cli('synth', 'birds', tmp_path / 'b', '--n', 12, '--classes', 6)
+    assert r.returncode == 0, r.stderr
+    df = read_birds(tmp_path / 'b')
+    assert df.cls.nunique() == 6 and sorted(df[df.split == 'test'].cls.unique()) == [3]
+    r = run_cli('synth', 'anime', tmp_path / 'a', '--n', 4, '--classes', 6)
+    assert r.returncode == 2 and 'birds only' in r.stderr and 'Traceback' not in r.stderr
+    r = run_cli('synth', 'birds', tmp_path / 'c', '--n', 4, '--classes', 1)
+    assert r.returncode == 2 and 'at least 2 classes' in r.stderr
+
+def test_model_card_script(tmp_path):
+    "The card carries the run's config, the DAMSM's last R-precision, the commands and the report table."
+    import json
+    from conftest import make_tiny_model
+    from deep_t2i.core import get_config
+    run = tmp_path / 'run'
+    make_tiny_model(run / 'gan')
+    mj = json.loads((run / 'gan' / 'model.json').read_text()); mj['meta'] = dict(step=420, epoch=3)
+    (run / 'gan' / 'model.json').write_text(json.dumps(mj))
+    cfg = get_config('anime', 'small', batch_size=24).to_dict()
+    (run / 'gan' / 'config.json').write_text(json.dumps(cfg))
+    (run / 'damsm').mkdir(); (run / 'damsm' / 'config.json').write_text(json.dumps(cfg))
+    (run / 'damsm' / 'metrics.csv').write_text('step,epoch,loss,r_precision\n1,0,3.0,\n10,0,,0.25\n20,1,2.0,\n30,1,,0.625\n')
+    rep = dict(n=12, model='m', data='d', fid=123.4, r_precision=dict(mean=0.5, std=0.1), attribute_accuracy=None)
+    (tmp_path / 'r.json').write_text(json.dumps(rep)); (tmp_path / 'c.sh').write_text('deep_t2i demo --out runs/x\n')
+    r = subprocess.run([sys.executable, ROOT / 'scripts' / 'model_card.py', '--name', 'anime', '--run', run, '--report', tmp_path / 'r.json',
+                        '--commands', tmp_path / 'c.sh', '--wall', '5 min', '--out', tmp_path / 'card.md'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    card = (tmp_path / 'card.md').read_text()
+    for s in ('deep_t2i demo --out runs/x', 'batch 24', 'GAN steps: 420 (3 epochs)', 'last epoch: 0.625', '| FID (TF-Inception) | 123.40 |', '5 min'):
+        assert s in card, s
+    r = subprocess.run([sys.executable, ROOT / 'scripts' / 'model_card.py', '--name', 'anime', '--run', tmp_path / 'none', '--report', tmp_path / 'r.json',
+                        '--commands', tmp_path / 'c.sh', '--wall', '5 min'], capture_output=True, text=True)
+    assert r.returncode == 1 and 'not found' in r.stderr
