@@ -1,4 +1,4 @@
-"""End to end in headless Chromium: the demo page generates an anime head from the dropdowns.
+"""End to end in headless Chromium: the demo page generates an anime head from the dropdowns and a bird from a caption.
 
 Needs Debian's chromium + chromium-driver and selenium (`.ci/run` installs them and sets DEEP_T2I_REQUIRE_BROWSER=1,
 so in CI a missing browser fails this test instead of skipping it).
@@ -25,8 +25,8 @@ def test_demo_page_generates_an_image(tmp_path):
     from werkzeug.serving import make_server
     sys.path.insert(0, str(ROOT / 'server'))
     from app import create_app
-    make_tiny_model(tmp_path)
-    app = create_app({'anime': str(tmp_path)}, {'IMAGE_DIR': str(tmp_path / 'img')})
+    make_tiny_model(tmp_path / 'a'); make_tiny_model(tmp_path / 'b', 'birds', width=0.0625, min_ch=8)
+    app = create_app({'anime': str(tmp_path / 'a'), 'birds': str(tmp_path / 'b')}, {'IMAGE_DIR': str(tmp_path / 'img')})
     srv = make_server('127.0.0.1', 0, app, threaded=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     opts = webdriver.ChromeOptions()
@@ -50,6 +50,13 @@ def test_demo_page_generates_an_image(tmp_path):
         drv.execute_script("document.getElementById('birds-cap').value = ''")
         drv.find_element(By.ID, 'birds-go').click()
         WebDriverWait(drv, 30).until(lambda d: d.find_element(By.ID, 'birds-msg').text)
-        assert 'not ready' in drv.find_element(By.ID, 'birds-msg').text or 'empty' in drv.find_element(By.ID, 'birds-msg').text
+        assert 'empty' in drv.find_element(By.ID, 'birds-msg').text
+        # a caption: a 256x256 bird, and the error line is cleared
+        drv.execute_script("document.getElementById('birds-cap').value = 'a small bird with a red crown and blue wings'")
+        drv.find_element(By.ID, 'birds-go').click()
+        bimg = drv.find_element(By.ID, 'birds-img')
+        WebDriverWait(drv, 60).until(lambda d: d.execute_script('return !arguments[0].hidden && arguments[0].complete && arguments[0].naturalWidth', bimg))
+        assert drv.execute_script('return [arguments[0].naturalWidth, arguments[0].naturalHeight]', bimg) == [256, 256]
+        assert drv.find_element(By.ID, 'birds-msg').text == ''
     finally:
         drv.quit(); srv.shutdown()
