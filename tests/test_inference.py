@@ -67,3 +67,19 @@ def test_bundled_anime_model_follows_hair_tags():
         assert top.argmax() == channel, (colour, top)
     a, b = m.generate('blue hair red eyes', seed=0, n=2)
     assert not np.array_equal(np.asarray(a), np.asarray(b))
+
+def test_bundled_birds_model_follows_part_colours():
+    "The body (belly, breast, wings) fills the centre of the 256x256 crop: its mean colour follows the caption."
+    from deep_t2i.core import PRETRAINED_DIR
+    assert (PRETRAINED_DIR / 'birds.safetensors').exists() and (PRETRAINED_DIR / 'birds.md').exists()
+    m = load_model('birds')
+    def centre(colour):
+        imgs = m.generate([f'this bird has a {colour} belly, a {colour} breast and {colour} wings'], seed=0, n=6)
+        assert imgs[0].size == (256, 256)
+        return np.stack([np.asarray(i, dtype=float) for i in imgs])[:, 64:192, 64:192].mean((0, 1, 2))
+    for colour, channel in (('red', 0), ('green', 1), ('blue', 2)):
+        rgb = centre(colour)
+        assert rgb.argmax() == channel, (colour, rgb)
+    assert centre('yellow').argmin() == 2
+    a, b = m.generate('this bird has a red crown and a white belly', seed=0, n=2)
+    assert np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean() > 5     # seeds give different birds
