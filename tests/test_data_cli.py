@@ -96,7 +96,7 @@ def test_model_card_script(tmp_path):
     make_tiny_model(run / 'gan')
     mj = json.loads((run / 'gan' / 'model.json').read_text()); mj['meta'] = dict(step=420, epoch=3)
     (run / 'gan' / 'model.json').write_text(json.dumps(mj))
-    cfg = get_config('anime', 'small', batch_size=24).to_dict()
+    cfg = get_config('anime', 'small', batch_size=24, damsm_epochs=7).to_dict()
     (run / 'gan' / 'config.json').write_text(json.dumps(cfg))
     (run / 'damsm').mkdir(); (run / 'damsm' / 'config.json').write_text(json.dumps(cfg))
     (run / 'damsm' / 'metrics.csv').write_text('step,epoch,loss,r_precision\n1,0,3.0,\n10,0,,0.25\n20,1,2.0,\n30,1,,0.625\n')
@@ -106,7 +106,7 @@ def test_model_card_script(tmp_path):
                         '--commands', tmp_path / 'c.sh', '--wall', '5 min', '--out', tmp_path / 'card.md'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     card = (tmp_path / 'card.md').read_text()
-    for s in ('deep_t2i demo --out runs/x', 'batch 24', 'GAN steps: 420 (3 epochs)', 'last epoch: 0.625', '| FID (TF-Inception) | 123.40 |', '5 min'):
+    for s in ('deep_t2i demo --out runs/x', 'batch 24', 'GAN steps: 420 (3 epochs)', 'DAMSM: 7 epochs', 'last epoch: 0.625', '| FID (TF-Inception) | 123.40 |', '5 min'):
         assert s in card, s
     r = subprocess.run([sys.executable, ROOT / 'scripts' / 'model_card.py', '--name', 'anime', '--run', tmp_path / 'none', '--report', tmp_path / 'r.json',
                         '--commands', tmp_path / 'c.sh', '--wall', '5 min'], capture_output=True, text=True)
