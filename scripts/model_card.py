@@ -32,7 +32,7 @@ Files: `{name}.safetensors` ({files}) and `{name}.json` (config, tokenizer, meta
 {commands.strip()}
 ```
 
-- config: width {cfg['width']}, min_ch {cfg['min_ch']}, noise {cfg['noise_sz']}, emb {cfg['emb_sz']}, image encoder `{cfg['image_encoder']}`,
+- config: width {cfg['width']}, min_ch {cfg['min_ch']}{', hi_ch ' + str(cfg['hi_ch']) if cfg.get('hi_ch') else ''}, noise {cfg['noise_sz']}, emb {cfg['emb_sz']}, image encoder `{cfg['image_encoder']}`,
   batch {cfg['batch_size']}, Adam lr {cfg['lr_g']}/{cfg['lr_d']} betas {cfg['betas']}, EMA {cfg['ema_decay']}, lambda_DAMSM {cfg['lambda_damsm']}, img_size {cfg['img_size']}
 - DAMSM: {dcfg['damsm_epochs']} epochs; R-precision on held-out images after its last epoch: {rp if rp is None else f'{rp:.3f}'}
 - GAN steps: {meta['step']} ({meta['epoch']} epochs)
