@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/pip -q --disable-pip-version-check
 QUIET := 2>&1 | grep -v "^WARNING: Location" || true
 
-.PHONY: install build test test-slow demo serve bench clean
+.PHONY: install build test test-slow demo serve bench gpu gpu-dry clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,14 @@ serve: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# On a GPU machine: GPU tests, GPU benchmarks and time-boxed training of the bundled models in one command (~9 min).
+# On the lent device, whose python3 has torch: `python3 benchmarks/gpu_run.py --out $$OUT`.
+gpu: install
+	$(BIN)/python benchmarks/gpu_run.py --out runs/gpu_out
+
+gpu-dry: install
+	$(BIN)/python benchmarks/gpu_run.py --dry --out runs/gpu_dry_out
 
 clean:
 	rm -rf runs _proc _docs build dist *.egg-info .pytest_cache

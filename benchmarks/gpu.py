@@ -1,6 +1,7 @@
 """GPU benchmarks, side by side in one run (the machine is named in the output):
 
-    python benchmarks/gpu.py --out bench.json [--md bench.md] [--quick]
+    python benchmarks/gpu.py --out bench.json [--md bench.md] [--quick] [--parts inference,train] [--presets small,full] [--profile]
+    python benchmarks/gpu.py --render benchmarks/RESULTS.md bench.json [more.json ...]   # tables into RESULTS.md's GPU block
 
 - training images/s of one whole GAN step (`GANTrainer.train_step`: D and G updates, DAMSM loss, EMA) and one DAMSM
   step, full preset (the original's sizes, Inception image encoder with random torchvision weights made here) and the
@@ -83,7 +84,7 @@ def bench_train(dev, rows, work, quick, presets=None, tasks=('anime', 'birds'), 
                     b = next(iter(g.loader))
                     t = timeit(lambda: g.train_step(b), dev, iters)
                     mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == 'cuda' else None
-                    if profile and name == 'fp32': rows.add('profile', gpu_busy(g, b, dev, task, preset, batch))
+                    if profile and name == 'fp32': rows.add('profile', gpu_busy(g, b, dev, task, preset, batch, 1000 * t))
                 finally: tg.channels_last = real_cl
                 rows.add('train', dict(what='GAN step', task=task, preset=preset, variant=name, batch=batch, img_s=round(batch / t, 1),
                                        ms_per_step=round(1000 * t, 1), peak_gib=round(mem, 2) if mem else None))
@@ -91,8 +92,8 @@ def bench_train(dev, rows, work, quick, presets=None, tasks=('anime', 'birds'), 
                 if dev.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(dev)
 
 
-def gpu_busy(g, b, dev, task, preset, batch):
-    "How much of one training step's wall time the GPU spends in kernels, and how many operators the step dispatches."
+def gpu_busy(g, b, dev, task, preset, batch, step_ms):
+    "How much of one training step (`step_ms`, timed without the profiler) the GPU spends in kernels, and how many operators it dispatches."
     from torch.profiler import profile, ProfilerActivity
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == 'cuda' else [])
     sync(dev); t = time.perf_counter()
@@ -103,8 +104,8 @@ def gpu_busy(g, b, dev, task, preset, batch):
     from torch.autograd import DeviceType
     kernel_us = sum(e.time_range.elapsed_us() for e in prof.events() if e.device_type == DeviceType.CUDA) / 3
     ops = sum(e.count for e in prof.key_averages() if e.key.startswith('aten::')) / 3
-    return dict(task=task, preset=preset, batch=batch, step_ms_profiled=round(1000 * wall, 1), gpu_kernel_ms=round(kernel_us / 1000, 1),
-                gpu_busy_pct=round(100 * kernel_us / 1e6 / wall, 1), aten_ops_per_step=int(ops))
+    return dict(task=task, preset=preset, batch=batch, step_ms=round(step_ms, 1), step_ms_profiled=round(1000 * wall, 1),
+                gpu_kernel_ms=round(kernel_us / 1000, 1), gpu_busy_pct=round(100 * kernel_us / 1000 / step_ms, 1), aten_ops_per_step=int(ops))
 
 
 def bench_inference(dev, rows, quick):
@@ -134,18 +135,35 @@ def markdown(data):
         return '| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols) + '\n' + ''.join(
             '| ' + ' | '.join('' if r.get(c) is None else str(r.get(c)) for c in cols) + ' |\n' for r in rows)
     tr, inf = data['train'], data['inference']
+    for r in data.get('profile', []):            # rows written before step_ms was recorded: take it from the fp32 GAN row
+        if 'step_ms' not in r:
+            m = [x for x in tr if x['what'] == 'GAN step' and x['variant'] == 'fp32' and x['task'] == r['task'] and x['preset'] == r['preset']]
+            if m: r['step_ms'] = m[0]['ms_per_step']; r['gpu_busy_pct'] = round(100 * r['gpu_kernel_ms'] / r['step_ms'], 1)
     icols = ['model', 'img_size'] + [k for k in (inf[0] if inf else {}) if k.startswith('batch')]
+    inf_md = f"**Inference** (`T2IModel.generate`, ms per call and images/s, fp32)\n\n{table(inf, icols)}" if inf else ''
     return (f"Machine: {data['machine']}. Date: {data['date']}.\n\n"
-            f"### Training step (images/s; one whole step as the trainers run it, data already on the GPU)\n"
+            f"**Training step** (images/s; one whole step as the trainers run it, data already on the GPU)\n\n"
             f"{table(tr, ['what', 'task', 'preset', 'variant', 'batch', 'img_s', 'ms_per_step', 'peak_gib'])}\n"
             f"`fp32`: no autocast; `bf16`: bf16 autocast (what `--amp auto` picks on this GPU), channels-last as in training; "
             f"`bf16_nchw`: the same without channels-last. Full preset: the original's sizes with the Inception image encoder.\n\n"
-            f"### Inference (`T2IModel.generate`, ms per call and images/s, fp32)\n{table(inf, icols)}"
-            + (f"\n### Where a step's time goes (fp32, torch.profiler)\n{table(data['profile'], ['task', 'preset', 'batch', 'step_ms_profiled', 'gpu_kernel_ms', 'gpu_busy_pct', 'aten_ops_per_step'])}" if data.get('profile') else ''))
+            + inf_md + (f"\n**Where a step's time goes** (fp32 GAN step; kernel time from torch.profiler over the step timed without it)\n\n"
+               f"{table(data['profile'], ['task', 'preset', 'batch', 'step_ms', 'gpu_kernel_ms', 'gpu_busy_pct', 'aten_ops_per_step'])}" if data.get('profile') else ''))
+
+
+def render_into(results_md, jsons):
+    "Replace the GPU block of RESULTS.md (between its gpu markers) with the tables of the given benchmark JSON files."
+    start, end = '<!-- gpu:start -->', '<!-- gpu:end -->'
+    body = '\n'.join(f"#### Run {i + 1} (`{Path(j).name}`)\n" + markdown(json.loads(Path(j).read_text())) for i, j in enumerate(jsons))
+    text = Path(results_md).read_text()
+    if start not in text: text += f"\n## GPU\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    Path(results_md).write_text(head + start + '\n' + body + '\n' + end + rest.split(end, 1)[1])
 
 
 def main():
     ap = argparse.ArgumentParser()
+    if '--render' in sys.argv:                # python benchmarks/gpu.py --render RESULTS.md a.json [b.json ...]
+        i = sys.argv.index('--render'); render_into(sys.argv[i + 1], sys.argv[i + 2:]); return
     ap.add_argument('--out', required=True); ap.add_argument('--md'); ap.add_argument('--quick', action='store_true')
     ap.add_argument('--device', default=None)
     ap.add_argument('--parts', default='inference,train', help='comma-separated: inference, train')

@@ -212,6 +212,8 @@ default layout; `channels_last_speedup` = ours_img_s / ours_nchw_img_s.
 ## HTTP server (gunicorn, 2 workers x 2 threads, 127.0.0.1, bundled models)
 {table(srv, ['route', 'requests', 'concurrency', 'failures', 'req_s', 'p50_ms', 'p99_ms']) if srv else 'not measured in this run'}
 """
+    old = Path(a.out).read_text() if Path(a.out).exists() else ''
+    if '\n## GPU' in old: md += old[old.index('\n## GPU'):]          # keep the GPU section (benchmarks/gpu.py writes it)
     Path(a.out).write_text(md); print(md)
 
 

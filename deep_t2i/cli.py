@@ -46,6 +46,12 @@ def train_config(a):
                       deterministic=True if a.deterministic else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
+    from deep_t2i.train import close_distributed
+    try: _train(a)
+    except BaseException: close_distributed(barrier=False); raise
+    close_distributed()                          # under torchrun: every rank leaves the process group
+
+def _train(a):
     if a.max_minutes is not None and a.max_minutes <= 0: raise UsageError(f"--max-minutes must be positive, got {a.max_minutes}")
     cfg = train_config(a)
     if a.what == 'damsm':

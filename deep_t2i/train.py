@@ -23,10 +23,12 @@ def init_distributed()->bool:
     dist.init_process_group(backend)
     return True
 
-def close_distributed():
+def close_distributed(barrier:bool=True):
+    "Leave the process group (after a barrier, unless a rank is failing: then the others may never reach it)."
     import torch.distributed as dist
     if dist.is_initialized():
-        dist.barrier(); dist.destroy_process_group()
+        if barrier: dist.barrier()
+        dist.destroy_process_group()
 
 def step_seed(seed:int, step:int)->int:
     "The torch seed of one training step on this rank."
@@ -84,6 +86,11 @@ class RunFiles:
         keys = list(dict.fromkeys(k for r in history for k in r))
         buf = io.StringIO(); w = csv.DictWriter(buf, keys); w.writeheader(); w.writerows(history)
         atomic_write_bytes(self.metrics, buf.getvalue().encode())
+    def read_metrics(self)->list:
+        "The rows of metrics.csv as dicts of numbers (empty cells left out)."
+        if not self.metrics.exists(): return []
+        num = lambda v: int(v) if v.lstrip('-').isdigit() else float(v)
+        with open(self.metrics, newline='') as f: return [{k: num(v) for k, v in r.items() if v != ''} for r in csv.DictReader(f)]
     def write_plot(self, history:list, keys:list):
         "Loss curves (smoothed) of `keys` against step."
         import matplotlib; matplotlib.use('Agg')
@@ -115,9 +122,17 @@ class Trainer:
         self.epoch, self.batch, self.step, self.history = 0, 0, 0, []
         if self.files.ckpt.exists() and not resume:
             raise DeepT2IError(f"{self.files.out} already holds a run: pass --resume to continue it, or choose another --out")
-        self.resume = resume and self.files.ckpt.exists()
+        self.resume = self._from_rank0(resume and self.files.ckpt.exists())   # rank 0's view decides; it reads and sends the checkpoint
+
+    def _from_rank0(self, obj):
+        "`obj` as rank 0 has it, on every rank (itself when not distributed)."
+        if not self.distributed: return obj
+        import torch.distributed as dist
+        box = [obj if self.main else None]; dist.broadcast_object_list(box, src=0)
+        return box[0]
 
     def setup(self): raise NotImplementedError
+    def wrap(self): pass                      # DDP wrapping, after a checkpoint is loaded (DDP then sends rank 0's weights to all)
     def state(self)->dict: raise NotImplementedError
     def load_state(self, sd:dict): raise NotImplementedError
     def train_step(self, batch)->dict: raise NotImplementedError
@@ -126,17 +141,27 @@ class Trainer:
     def finish(self): pass
 
     def save(self):
-        "Checkpoint (atomically) and rewrite the metrics log; main process only."
+        "Rewrite the metrics log, then checkpoint (both atomically); main process only. The checkpoint holds how many rows of the log are its own, not the rows."
         if not self.main: return
-        sd = dict(state=self.state(), epoch=self.epoch, batch=self.batch, step=self.step, history=self.history, config=self.cfg.to_dict())
-        atomic_torch_save(sd, self.files.ckpt)
         self.files.write_metrics(self.history)
+        sd = dict(state=self.state(), epoch=self.epoch, batch=self.batch, step=self.step, n_history=len(self.history), config=self.cfg.to_dict())
+        atomic_torch_save(sd, self.files.ckpt)
 
     def load(self):
-        try: sd = torch.load(self.files.ckpt, map_location=self.device, weights_only=True)
-        except Exception as e: raise DeepT2IError(f"cannot read checkpoint {self.files.ckpt}: {e}")
+        "Rank 0 reads the checkpoint and sends it to the other ranks (optimizer states too, which DDP does not sync)."
+        sd, err = None, None
+        if self.main:
+            try: sd = torch.load(self.files.ckpt, map_location='cpu', weights_only=True)
+            except Exception as e: err = f"cannot read checkpoint {self.files.ckpt}: {e}"
+        sd, err = self._from_rank0((sd, err))
+        if err: raise DeepT2IError(err)
         self.load_state(sd['state'])
-        self.epoch, self.batch, self.step, self.history = sd['epoch'], sd['batch'], sd['step'], sd['history']
+        self.epoch, self.batch, self.step = sd['epoch'], sd['batch'], sd['step']
+        if 'history' in sd: self.history = sd['history']                        # checkpoints of earlier versions
+        elif not self.main: self.history = []                                   # only rank 0 keeps the log
+        else:
+            self.history = self.files.read_metrics()[:sd['n_history']]          # rows after the checkpoint are redone
+            if len(self.history) < sd['n_history']: raise DeepT2IError(f"{self.files.metrics} has fewer rows than {self.files.ckpt} expects: the run folder is damaged")
 
     def fit(self, epochs:int=None, max_steps:int=None, max_minutes:float=None):
         "Train to `epochs` (default `cfg.epochs`); stop early after `max_steps` total steps or `max_minutes` of training, or at SIGINT/SIGTERM."
@@ -144,6 +169,7 @@ class Trainer:
         self.setup()
         if self.main: self.files.out.mkdir(parents=True, exist_ok=True); save_config(self.cfg, self.files.config)
         if self.resume: self.load()
+        self.wrap()
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
         total, pending, stop = epochs * n_b, [], None

@@ -52,11 +52,15 @@ class DAMSMTrainer(Trainer):
         self.train_ds, self.valid_ds, self.tok = task_datasets(c, self.data)
         seed_everything(c.seed)
         self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights).to(self.device))
-        self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
+        self.model.image.check_net(c.image_net, str(self.files.out))                 # a resumed run keeps its image network
+        self.cfg = c = c.replace(image_net=self.model.image.net_id)                  # recorded in config.json and every export
+        self.net = self.model                                          # DDP-wrapped by `wrap` under torchrun
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=c.damsm_lr, betas=(0.5, 0.999))
         self.scaler = grad_scaler(self.device, c.amp)
         self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
 
+    def wrap(self):
+        if self.distributed: self.net = nn.parallel.DistributedDataParallel(self.model)
     def default_epochs(self): return self.cfg.damsm_epochs
     def state(self): return dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict())
     def load_state(self, sd):
@@ -100,9 +104,8 @@ def load_damsm(path, device=None, inception_weights=None)->tuple:
     tok = tokenizer_from_dict(tokd)
     m = DAMSM(cfg, len(tok.vocab), inception_weights)
     m.text.load_state_dict(mods['text'])
-    missing, unexpected = m.image.load_state_dict(mods['image'], strict=False)
-    if unexpected or any(not k.startswith('backbone.') or not m.image.frozen for k in missing):
-        raise DeepT2IError(f"{path}: image encoder weights do not match its config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    m.image.check_net(cfg.image_net, str(path))
+    m.image.load_trained(mods['image'], str(path))
     m = m.to(device or default_device()).eval()
     for p in m.parameters(): p.requires_grad_(False)
     return cfg, tok, m

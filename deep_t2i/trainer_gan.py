@@ -39,7 +39,7 @@ class GANTrainer(Trainer):
     def __init__(self, cfg:BaseConfig, data, damsm, out, resume:bool=False, progress:bool=True, inception_weights=None):
         dcfg, self.tok, self.damsm = load_damsm(damsm, default_device(), inception_weights)
         if dcfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm} is for task {dcfg.task!r}, not {cfg.task!r}")
-        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'image_encoder', 'gamma1', 'gamma2', 'gamma3', 'img_size')
+        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'image_encoder', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
         cfg = cfg.replace(**{k: getattr(dcfg, k) for k in shared})   # the text side is the DAMSM's
         super().__init__(cfg, out, resume, progress)
         self.data, self.damsm_path = data, str(damsm)
@@ -51,14 +51,19 @@ class GANTrainer(Trainer):
         self.G, self.D = channels_last(Generator(c).to(self.device)), channels_last(Discriminator(c).to(self.device))
         channels_last(self.damsm)
         self.ema = EMA(self.G, c.ema_decay)
-        wrap = (lambda m: nn.parallel.DistributedDataParallel(m)) if self.distributed else (lambda m: m)
-        self.g, self.d = wrap(self.G), wrap(self.D)
+        self.g, self.d = self.G, self.D                       # DDP-wrapped by `wrap` under torchrun
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=tuple(c.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))
         self.scaler = grad_scaler(self.device, c.amp)
         self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
         self.sample_caps = sample_captions(c, self.train_ds, self.valid_ds)
         self.sample_noise = torch.randn(8, c.noise_sz, generator=torch.Generator().manual_seed(c.seed))
+
+    def wrap(self):
+        "Under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
+        if not self.distributed: return
+        if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
+        self.g, self.d = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
 
     def state(self):
         return dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),

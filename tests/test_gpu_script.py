@@ -1,0 +1,31 @@
+"""The one-command GPU script, rehearsed on CPU (`--dry`): every step it takes on the device runs here at tiny sizes,
+so a typo cannot waste a lent GPU's minutes."""
+import subprocess, sys, tarfile
+from conftest import ROOT
+
+def test_gpu_run_dry(tmp_path):
+    out = tmp_path / 'out'
+    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '80', '--out', out, '--work', tmp_path / 'work'],
+                       capture_output=True, text=True, timeout=400, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) <= 8                                                  # what the device tool can bring back
+    assert {'anime_a.safetensors', 'anime_b.safetensors', 'birds_a.safetensors', 'birds_b.safetensors', 'summary.tar.gz'} <= set(files)
+    with tarfile.open(out / 'summary.tar.gz') as t: names = set(t.getnames())
+    assert {'bench.json', 'logs/pytest_gpu.log', 'logs/gpu_run.log', 'birds_a/metrics.csv', 'anime_b/model.json'} <= names
+    assert any(n.startswith('birds_a/samples_') for n in names)              # the last sample grid comes back
+    assert 'exit code 0' in (tmp_path / 'work' / 'logs' / 'gpu_run.log').read_text()
+    for run in ('anime_a', 'birds_b'): assert 'stopped early' in (tmp_path / 'work' / 'logs' / f'{run}.log').read_text()
+
+def test_gpu_results_render(tmp_path):
+    "The benchmark JSON turns into RESULTS.md tables between the GPU markers, and a second render replaces, not appends."
+    import json
+    j = tmp_path / 'b.json'
+    j.write_text(json.dumps(dict(machine='GPU X', date='2026-01-01', train=[dict(what='GAN step', task='anime', preset='small', variant='fp32', batch=8, img_s=10.0, ms_per_step=800.0)],
+                                 inference=[], profile=[dict(task='anime', preset='small', batch=8, gpu_kernel_ms=200.0, aten_ops_per_step=10)])))
+    md = tmp_path / 'R.md'; md.write_text('# Results\n')
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import gpu
+    gpu.render_into(md, [j]); gpu.render_into(md, [j])
+    text = md.read_text()
+    assert text.count('GPU X') == 1 and '| 25.0 |' in text                  # busy = 200 / 800 ms
