@@ -357,5 +357,7 @@ d = { 'settings': { 'branch': 'main',
                                       'deep_t2i.trainer_gan.GANTrainer.wrap': ( 'trainer_gan.html#gantrainer.wrap',
                                                                                 'deep_t2i/trainer_gan.py'),
                                       'deep_t2i.trainer_gan.bce': ('trainer_gan.html#bce', 'deep_t2i/trainer_gan.py'),
+                                      'deep_t2i.trainer_gan.d_accuracy': ('trainer_gan.html#d_accuracy', 'deep_t2i/trainer_gan.py'),
+                                      'deep_t2i.trainer_gan.notebook_run': ('trainer_gan.html#notebook_run', 'deep_t2i/trainer_gan.py'),
                                       'deep_t2i.trainer_gan.sample_captions': ( 'trainer_gan.html#sample_captions',
                                                                                 'deep_t2i/trainer_gan.py')}}}

@@ -16,7 +16,7 @@ from .train import Trainer, EMA
 from .trainer_damsm import load_damsm, task_datasets
 
 # %% auto #0
-__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'GANTrainer']
+__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'GANTrainer', 'd_accuracy', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -146,3 +146,45 @@ class GANTrainer(Trainer):
         save_model_files(path, self.cfg, self.tok.to_dict(),
                          {'text': self.damsm.text, 'G': self.ema.module, 'image': self.damsm.image.trainable_state_dict()},
                          dict(step=self.step, epoch=self.epoch + 1, damsm=self.damsm_path))
+
+# %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
+@torch.no_grad()
+def d_accuracy(t:GANTrainer)->float:
+    "How often D tells real (logit > 0) from generated (logit < 0) images, on one training batch (0.5 = chance)."
+    c = t.cfg
+    x, ids, lens, cls = (b.to(t.device) for b in next(iter(t.loader)))
+    words, sent = t.damsm.text(ids, lens)
+    G, D = t.G.eval(), t.D.eval()
+    fakes, _ = G(torch.randn(len(x), c.noise_sz, device=t.device), words, sent, pad_mask(ids))
+    u_real, _, _ = D(image_pyramid(channels_last(x), c.n_scales), sent)
+    u_fake, _, _ = D(fakes, sent)
+    G.train(); D.train()
+    return float(torch.cat([(u_real > 0).float(), (u_fake < 0).float()]).mean())
+
+# %% ../nbs/04b_trainer_GAN.ipynb #9ea535d7
+def notebook_run(task:str, # 'anime' or 'birds'
+                 what:str, # 'damsm' or 'gan' (a GAN run first makes its DAMSM run if it is missing)
+                 root='..')->Trainer:
+    "Train (or resume) the run of a training notebook; returns its trainer."
+    import tempfile
+    from deep_t2i.synth import synth_anime, synth_birds
+    from deep_t2i.trainer_damsm import DAMSMTrainer
+    synth = synth_anime if task == 'anime' else synth_birds
+    real = Path(root) / 'data' / task
+    if tiny_mode():
+        tmp = Path(tempfile.mkdtemp())
+        data = synth(tmp / 'data', n=96 if task == 'anime' else 64, seed=0, progress=False)
+        small = {} if task == 'anime' else dict(img_size=64, attn_res=(16, 32), self_attn_res=(32,), d_self_attn_res=(16,))
+        cfg = get_config(task, 'small', batch_size=16, damsm_epochs=5, epochs=3, width=0.0625, min_ch=8, **small)
+        runs = tmp / 'runs'
+    elif real.exists(): data, cfg, runs = real, get_config(task, 'full'), Path(root) / 'runs' / f'{task}_full'
+    else:
+        data = Path(root) / 'data' / f'{task}_synth'
+        if not data.exists(): synth(data, n=3000, seed=0)
+        cfg, runs = get_config(task, 'small'), Path(root) / 'runs' / f'{task}_small'
+    damsm = runs / 'damsm'
+    if what == 'damsm' or not (damsm / 'damsm.safetensors').exists():
+        d = DAMSMTrainer(cfg, data, damsm, resume=True).fit()
+        if what == 'damsm': return d
+    if what != 'gan': raise UsageError(f"what must be 'damsm' or 'gan', got {what!r}")
+    return GANTrainer(cfg, data, damsm, runs / 'gan', resume=True).fit()

@@ -54,7 +54,8 @@ def test_birds_unknown_words_and_size(tiny_birds_model):
 def test_python_m_entry_point(tiny_model, tmp_path):
     r = subprocess.run([sys.executable, '-m', 'deep_t2i', 'generate', '--model', str(tiny_model), '--seed', '0', '--out', str(tmp_path / 'y.png'),
                         'pink hair aqua eyes'], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr and (tmp_path / 'y.png').exists()
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / 'y.png').exists() and Image.open(tmp_path / 'y.png').size == (64, 64)
 
 def test_bundled_anime_model_follows_hair_tags():
     from deep_t2i.core import PRETRAINED_DIR

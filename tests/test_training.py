@@ -76,3 +76,22 @@ def test_train_errors_are_one_line(tiny, anime_data, tmp_path):
     assert r.returncode == 2 and 'anime' in r.stderr
     r = run_cli('train', 'damsm', '--task', 'anime', '--data', anime_data, '--out', tmp_path / 'z', '--epochs', '0')
     assert r.returncode == 2 and '--epochs' in r.stderr
+
+def test_sigterm_stops_cleanly_and_exports(tiny, anime_data, tmp_path):
+    "SIGTERM (a scheduler's or Cloud Run's stop) ends the step, checkpoints and exports the weights of that step; --resume continues."
+    out = tmp_path / 'term'
+    cmd = [str(BIN / 'deep_t2i'), 'train', 'gan', '--task', 'anime', '--data', str(anime_data), '--damsm', str(tiny / 'damsm'),
+           '--out', str(out), '--batch-size', '16', '--config', str(tiny / 'fast.json'), '--epochs', '1000']
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not (out / 'checkpoint.pt').exists() and time.time() - t0 < 120 and p.poll() is None: time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr[-2000:]
+    assert 'stopped early' in stdout
+    step = torch.load(out / 'checkpoint.pt', weights_only=True)['step']
+    meta = json.loads((out / 'model.json').read_text())['meta']
+    assert 0 < step < 1000 * 6 and meta['step'] == step                  # the export is this step's, not an epoch's
+    assert (out / 'samples' / f'step_{step:06d}.png').exists()
+    r = gan(tiny, anime_data, out, '--epochs', 1 + step // 6, '--resume')
+    assert r.returncode == 0, r.stderr
