@@ -39,7 +39,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = package_data,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'server': ['flask', 'gunicorn'] },
+    extras_require={ 'dev': dev_requirements, 'server': ['flask', 'gunicorn'], 'tensorboard': ['tensorboard'] },
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',

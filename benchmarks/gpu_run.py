@@ -95,7 +95,12 @@ def main():
     ap.add_argument('--budget', type=float, default=540, help='seconds for the whole command (default 540: a 600 s call with margin)')
     ap.add_argument('--dry', action='store_true', help='rehearse on CPU at tiny sizes')
     ap.add_argument('--work', type=Path, default=ROOT / 'runs' / 'gpu', help='working folder (data, runs, logs)')
+    ap.add_argument('--plan', type=Path, help='JSON file overriding what trains: {"damsm": {task: overrides}, "runs": {name: [task, overrides]}, '
+                                              '"damsm_minutes": M, "bench": true|false}')
     a = ap.parse_args()
+    global DAMSM, RUNS
+    plan = json.loads(a.plan.read_text()) if a.plan else {}
+    DAMSM, RUNS = plan.get('damsm', DAMSM), {k: tuple(v) for k, v in plan.get('runs', RUNS).items()}
     out, work = a.out.resolve(), a.work.resolve()
     out.mkdir(parents=True, exist_ok=True); work.mkdir(parents=True, exist_ok=True)
     logs = work / 'logs'; logs.mkdir(exist_ok=True)
@@ -113,20 +118,22 @@ def main():
     # 1. data (CPU) beside the benchmarks (GPU)
     synth = [start(cli + ['synth', 'anime', data['anime'], '--n', n_anime, '--seed', 0], logs / 'synth_anime.log'),
              start(cli + ['synth', 'birds', data['birds'], '--n', n_birds, '--seed', 0] + (['--classes', 8] if a.dry else []), logs / 'synth_birds.log')]
-    bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
+    if plan.get('bench', True):
+        bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
     wait(synth, log, 60, ['synth anime', 'synth birds'])
-    wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
-    log('benchmarks:\n' + tail(logs / 'bench.log', 40))
+    if plan.get('bench', True):
+        wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
+        log('benchmarks:\n' + tail(logs / 'bench.log', 40))
     # 2. GPU tests beside the DAMSM trainings
     tests = start([PY, '-m', 'pytest', '-m', 'gpu', 'tests/test_gpu.py', '-q', '-p', 'no:cacheprovider', '-x' if a.dry else '-rA'], logs / 'pytest_gpu.log')
-    damsm_min = 0.1 if a.dry else 1.25
+    damsm_min = 0.1 if a.dry else plan.get('damsm_minutes', 1.25)
     damsm = []
     for task, over in DAMSM.items():
         cfgf = work / f'damsm_{task}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task]}))
         shutil.rmtree(work / f'damsm_{task}', ignore_errors=True)
         damsm.append(start(cli + ['train', 'damsm', '--task', task, '--data', data[task], '--out', work / f'damsm_{task}', '--epochs', 200,
                                   '--config', cfgf, '--max-minutes', damsm_min], logs / f'damsm_{task}.log'))
-    wait(damsm, log, log.elapsed() + 60 * damsm_min + 45, ['damsm anime', 'damsm birds'])
+    wait(damsm, log, log.elapsed() + 60 * damsm_min + 45, [f'damsm {t}' for t in DAMSM])
     for task in DAMSM: log(f'damsm {task}:\n' + tail(logs / f'damsm_{task}.log', 3))
     # 3. the GAN runs, side by side, until the budget (less time to pack) runs out
     pack_s = 25

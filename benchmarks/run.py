@@ -197,7 +197,7 @@ Command: `python benchmarks/run.py{' --quick' if a.quick else ''}{' --device ' +
 
 ## Generator and discriminator (images/s; DCGAN = plain DCGAN of the same resolution, batch as given)
 {table(models, ['task', 'preset', 'G_params', 'D_params', 'batch', 'G_gflop', 'DCGAN_G_gflop', 'G_fwd', 'G_fwdbwd', 'D_fwd', 'D_fwdbwd', 'DCGAN_G_fwd', 'DCGAN_D_fwdbwd', 'G_fwd_vs_DCGAN', 'D_fwdbwd_vs_DCGAN'])}
-The original (FACTS.md): anime G 27.4M / D 19.0M params, 3.7 GFLOP per image, 11-19 img/s forward on this kind of CPU;
+The original project (cwza/deep_t2i, measured on its code): anime G 27.4M / D 19.0M params, 3.7 GFLOP per image, 11-19 img/s forward on this kind of CPU;
 birds G 31.6M / D 21.4M, 12.4 GFLOP, 3.4-4.0 img/s.
 
 ## GAN training step (D + G updates with the DAMSM loss, small preset) vs a DCGAN step

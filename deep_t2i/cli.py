@@ -40,10 +40,10 @@ def train_config(a):
     if a.resume and saved.exists():
         cfg = load_config(saved)
         if cfg.task != a.task: raise UsageError(f"{a.out} is a {cfg.task} run, not {a.task}")
-        return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers)) if v is not None})   # the data-loading processes may change on resume
+        return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers), ('tensorboard', a.tensorboard or None)) if v is not None})   # the data-loading processes may change on resume
     if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
     return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers,
-                      deterministic=True if a.deterministic else None, **{ep_key: a.epochs})
+                      deterministic=True if a.deterministic else None, tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
     from deep_t2i.train import close_distributed
@@ -81,6 +81,7 @@ def add_train_parser(sub):
         s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
         s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
         s.add_argument('--deterministic', action='store_true', help='deterministic cuDNN/PyTorch algorithms (GPU: slower; CPU runs are deterministic anyway)')
+        s.add_argument('--tensorboard', action='store_true', help='also write losses, R-precision and sample grids for TensorBoard (RUN/tensorboard; pip install tensorboard)')
         s.add_argument('--max-minutes', type=float, help='stop after this many minutes of training (checkpointed and exported)')
         s.add_argument('--inception-weights', type=Path, help='torchvision inception_v3 state dict (default: the offline TF Inception)')
         s.add_argument('--max-steps', type=int, help='stop after this many steps in all (checkpointed and exported)')

@@ -45,6 +45,7 @@ class BaseConfig:
     attn_res:tuple = (16, 32)    # word-attention resolutions in G
     self_attn_res:tuple = (64,)  # self-attention resolutions in G
     d_self_attn_res:tuple = (64,)  # self-attention resolutions in D
+    arch:str = 'compact'         # G/D layout: 'compact' (residual up/down blocks; the bundled models) or 'original' (the original's blocks and sizes; preset 'full')
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)
@@ -63,6 +64,7 @@ class BaseConfig:
     batch_size:int = 48
     epochs:int = 40
     ckpt_every:int = 500         # iterations between mid-epoch checkpoints
+    tensorboard:bool = False     # also log losses, R-precision and sample grids for TensorBoard under RUN/tensorboard (needs the tensorboard package)
     sample_every:int = 1         # GAN: epochs between sample grids and exports (the last epoch and an early stop always export)
     amp:str = 'auto'             # 'auto' (bf16 on GPUs of compute capability >= 8.0, fp16 + GradScaler on older ones, off on CPU), 'off', 'bf16', 'fp16'
     deterministic:bool = False   # deterministic cuDNN / PyTorch algorithms (see `set_deterministic`)
@@ -111,7 +113,7 @@ class BirdsConfig(BaseConfig):
 # %% ../nbs/00_core.ipynb #b5678f61
 TASKS = {'anime': AnimeConfig, 'birds': BirdsConfig}
 PRESETS = {
-    'full': {},
+    'full': dict(arch='original'),
     'small': dict(width=0.125, min_ch=16, noise_sz=64, image_encoder='cnn', emb_sz_anime=32, emb_sz_birds=64,
                   attn_res_birds=(32, 64), self_attn_res=(32,), d_self_attn_res=(16,),
                   batch_size=32, damsm_epochs=10, epochs=10, ckpt_every=200, ema_decay=0.99),

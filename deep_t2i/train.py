@@ -173,6 +173,7 @@ class Trainer:
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
         total, pending, stop = epochs * n_b, [], None
+        self.tb = self._tensorboard()
         self._t0, self._n0, self._epochs = time.time(), self.step, epochs
         deadline = self._t0 + 60 * max_minutes if max_minutes else None
         bar = self._bar(total)
@@ -196,6 +197,8 @@ class Trainer:
                 self._log(pending, bar); pending = []
                 logs = self.end_epoch(self.epoch)
                 if logs: self.history.append(dict(step=self.step, epoch=self.epoch, **logs))
+                if self.tb is not None:
+                    for k, v in (logs or {}).items(): self.tb.add_scalar(k, v, self.step)
                 self.epoch, self.batch = self.epoch + 1, 0
                 self.save()
                 if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
@@ -204,15 +207,32 @@ class Trainer:
                 if self.main: self.at_stop()
                 if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
             else: self.finish()
+        if self.tb is not None: self.tb.close()
         return self._stop(bar)
 
     def export(self): pass
     def at_stop(self): self.export()
 
+    def _tensorboard(self):
+        "A SummaryWriter under RUN/tensorboard when `cfg.tensorboard` (main process only); a resumed run overwrites the steps it redoes."
+        if not (self.cfg.tensorboard and self.main): return None
+        try: from torch.utils.tensorboard import SummaryWriter
+        except ImportError: raise UsageError("--tensorboard needs the tensorboard package: pip install tensorboard (or deep_t2i[tensorboard])")
+        return SummaryWriter(str(self.files.out / 'tensorboard'), purge_step=self.step if self.step else None)
+
+    def tb_image(self, tag:str, img, step:int):
+        "Send a PIL image to TensorBoard (when it is on)."
+        if getattr(self, 'tb', None) is not None:
+            import numpy as np
+            self.tb.add_image(tag, np.asarray(img.convert('RGB')), step, dataformats='HWC')
+
     def _log(self, pending:list, bar):
         "Move the losses of `pending` steps off the device (one sync) into the history and the progress bar."
         if not pending: return
-        for step, epoch, logs in pending: self.history.append(dict(step=step, epoch=epoch, **{k: round(float(v), 5) for k, v in logs.items()}))
+        for step, epoch, logs in pending:
+            self.history.append(dict(step=step, epoch=epoch, **{k: round(float(v), 5) for k, v in logs.items()}))
+            if self.tb is not None:
+                for k in logs: self.tb.add_scalar(k, self.history[-1][k], step)
         rate = (self.step - self._n0) * self.cfg.batch_size * get_world_size() / max(time.time() - self._t0, 1e-9)
         last = self.history[-1]
         bar.update(self.step, f"epoch {self.epoch + 1}/{self._epochs} " + ' '.join(f"{k} {last[k]:.3f}" for k in pending[-1][2]) + f" | {rate:.1f} img/s")

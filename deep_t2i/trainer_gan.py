@@ -16,7 +16,7 @@ from .train import Trainer, EMA
 from .trainer_damsm import load_damsm, task_datasets
 
 # %% auto #0
-__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'GANTrainer', 'd_accuracy', 'notebook_run']
+__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -32,68 +32,31 @@ def bce(logits, target:float, weight=None):
     "Binary cross-entropy of logits against a constant target, optionally weighted per item."
     return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target), weight=weight)
 
-# %% ../nbs/04b_trainer_GAN.ipynb #54dce829
-class GANTrainer(Trainer):
-    "Train the generator and discriminator; samples and export use the EMA generator."
-    plot_keys = ['d_loss', 'g_loss', 'damsm']
-    def __init__(self, cfg:BaseConfig, data, damsm, out, resume:bool=False, progress:bool=True, inception_weights=None):
-        dcfg, self.tok, self.damsm = load_damsm(damsm, default_device(), inception_weights)
-        if dcfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm} is for task {dcfg.task!r}, not {cfg.task!r}")
-        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'image_encoder', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
-        cfg = cfg.replace(**{k: getattr(dcfg, k) for k in shared})   # the text side is the DAMSM's
-        super().__init__(cfg, out, resume, progress)
-        self.data, self.damsm_path = data, str(damsm)
-
-    def setup(self):
-        c = self.cfg
-        self.train_ds, self.valid_ds, _ = task_datasets(c, self.data, self.tok if c.task == 'birds' else None)
-        seed_everything(c.seed)
-        self.G, self.D = channels_last(Generator(c).to(self.device)), channels_last(Discriminator(c).to(self.device))
-        channels_last(self.damsm)
-        self.ema = EMA(self.G, c.ema_decay)
-        self.g, self.d = self.G, self.D                       # DDP-wrapped by `wrap` under torchrun
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr_g, betas=tuple(c.betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr_d, betas=tuple(c.betas))
-        self.scaler = grad_scaler(self.device, c.amp)
-        self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
-        self.sample_caps = sample_captions(c, self.train_ds, self.valid_ds)
-        self.sample_noise = torch.randn(8, c.noise_sz, generator=torch.Generator().manual_seed(c.seed))
-
-    def wrap(self):
-        "Under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
-        if not self.distributed: return
-        if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
-        self.g, self.d = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
-
-    def state(self):
-        return dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
-                    opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
-    def load_state(self, sd):
-        self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
-        self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.scaler.load_state_dict(sd['scaler'])
-
+# %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
+class GANSteps:
+    "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
     def train_step(self, batch):
-        c = self.cfg
+        cfg = self.cfg
         x, ids, lens, cls = (t.to(self.device, non_blocking=True) for t in batch)
-        mask, real = pad_mask(ids), image_pyramid(channels_last(x), c.n_scales)
+        mask, real = pad_mask(ids), image_pyramid(channels_last(x), cfg.n_scales)
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
-        z = torch.randn(x.shape[0], c.noise_sz, device=self.device)
-        with autocast(self.device, c.amp): fakes, _ = self.g(z, words, sent, mask)
+        z = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)
+        with autocast(self.device, cfg.amp): fakes, _ = self.G_ddp(z, words, sent, mask)
         d_loss = self.d_step(real, fakes, sent, cls)
-        adv, damsm = self.g_losses(fakes, ids, lens, cls, words, sent)
-        g_loss = adv + c.lambda_damsm * damsm
+        adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
+        g_loss = adv + cfg.lambda_damsm * damsm_loss
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(g_loss).backward(); self.scaler.step(self.opt_g)
         self.scaler.update()
         self.ema.update(self.G)
-        return dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm=damsm.detach())
+        return dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm_loss=damsm_loss.detach())
 
     def d_step(self, real:list, fakes:list, sent, cls):
         "One discriminator update (real, fakes and mismatched captions); returns L_D."
         wrong, differs = sent.roll(1, 0), (cls != cls.roll(1, 0)).float()
         with autocast(self.device, self.cfg.amp):
-            u_real, c_real, c_wrong = self.d(real, sent, wrong)
-            u_fake, c_fake, _ = self.d([f.detach() for f in fakes], sent)
+            u_real, c_real, c_wrong = self.D_ddp(real, sent, wrong)
+            u_fake, c_fake, _ = self.D_ddp([f.detach() for f in fakes], sent)
             d_loss = bce(u_real, 1) + bce(u_fake, 0) + bce(c_real, 1) + (bce(c_wrong, 0, differs) + bce(c_fake, 0)) / 2
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward(); self.scaler.step(self.opt_d)
@@ -105,10 +68,13 @@ class GANTrainer(Trainer):
         try:
             with autocast(self.device, self.cfg.amp):
                 u_fake, c_fake, _ = self.D(fakes, sent)
-                damsm, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
+                damsm_loss, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
         finally: self.D.requires_grad_(True)
-        return bce(u_fake, 1) + bce(c_fake, 1), damsm.float()
+        return bce(u_fake, 1) + bce(c_fake, 1), damsm_loss.float()
 
+# %% ../nbs/04b_trainer_GAN.ipynb #c31f44ab
+class GANSamples:
+    "Sample grids and the export of `GANTrainer` (both from the EMA generator)."
     @torch.no_grad()
     def generate(self, captions:list, noise:torch.Tensor, model=None):
         "Images (largest scale) and attention maps of the EMA generator for captions x noise."
@@ -124,15 +90,15 @@ class GANTrainer(Trainer):
     def sample_grid(self, path):
         "A grid: one row per sample caption, one column per fixed noise vector (EMA generator)."
         k = len(self.sample_noise)
-        caps = [c for c in self.sample_caps for _ in range(k)]
+        caps = [cap for cap in self.sample_caps for _ in range(k)]
         imgs, _ = self.generate(caps, self.sample_noise.repeat(len(self.sample_caps), 1))
-        g = image_grid([to_pil(i) for i in imgs], ncol=k, row_labels=self.sample_caps, label_w=150)
-        path.parent.mkdir(parents=True, exist_ok=True); g.save(path)
-        return g
+        grid = image_grid([to_pil(i) for i in imgs], ncol=k, row_labels=self.sample_caps, label_w=150)
+        path.parent.mkdir(parents=True, exist_ok=True); grid.save(path)
+        return grid
 
     def end_epoch(self, epoch):
         if self.main and ((epoch + 1) % max(self.cfg.sample_every, 1) == 0 or epoch + 1 >= getattr(self, '_epochs', 0)):
-            self.sample_grid(self.files.samples(epoch + 1))
+            self.tb_image('samples', self.sample_grid(self.files.samples(epoch + 1)), self.step)
             self.export()
         return {}
 
@@ -146,6 +112,46 @@ class GANTrainer(Trainer):
         save_model_files(path, self.cfg, self.tok.to_dict(),
                          {'text': self.damsm.text, 'G': self.ema.module, 'image': self.damsm.image.trainable_state_dict()},
                          dict(step=self.step, epoch=self.epoch + 1, damsm=self.damsm_path))
+
+# %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4
+class GANTrainer(GANSteps, GANSamples, Trainer):
+    "Train the generator and discriminator; samples and export use the EMA generator."
+    plot_keys = ['d_loss', 'g_loss', 'damsm_loss']
+    def __init__(self, cfg:BaseConfig, data, damsm_run, out, resume:bool=False, progress:bool=True, inception_weights=None):
+        damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
+        if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
+        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'image_encoder', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
+        cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared})   # the text side is the DAMSM's
+        super().__init__(cfg, out, resume, progress)
+        self.data, self.damsm_path = data, str(damsm_run)
+
+    def setup(self):
+        cfg = self.cfg
+        self.train_ds, self.valid_ds, _ = task_datasets(cfg, self.data, self.tok if cfg.task == 'birds' else None)
+        seed_everything(cfg.seed)
+        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg).to(self.device))
+        channels_last(self.damsm)
+        self.ema = EMA(self.G, cfg.ema_decay)
+        self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
+        self.scaler = grad_scaler(self.device, cfg.amp)
+        self.loader = make_loader(self.train_ds, cfg.batch_size, cfg.seed, num_workers=cfg.num_workers, device=self.device)
+        self.sample_caps = sample_captions(cfg, self.train_ds, self.valid_ds)
+        self.sample_noise = torch.randn(8, cfg.noise_sz, generator=torch.Generator().manual_seed(cfg.seed))
+
+    def wrap(self):
+        "Under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
+        if not self.distributed: return
+        if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
+        self.G_ddp, self.D_ddp = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
+
+    def state(self):
+        return dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
+                    opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
+    def load_state(self, sd):
+        self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
+        self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.scaler.load_state_dict(sd['scaler'])
 
 # %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """deep_t2i HTTP server: POST a caption, get a generated image (Flask app factory, run by gunicorn).
 
-Routes (the HTTP section of CONTRACT.md):
+Routes (the HTTP interface documented in server/README.md):
   POST /anime_heads, POST /birds   JSON {"cap": "...", "token": "...", "seed": 0} -> 200 text/plain URL of the JPEG
                                     (with `Accept: image/png`: the PNG bytes)
   OPTIONS on both                   204 with CORS headers

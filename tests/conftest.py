@@ -60,7 +60,7 @@ def gan_step_parts(t):
     t.setup()
     x, ids, lens, cls = (b.to(t.device) for b in next(iter(t.loader)))
     words, sent = t.damsm.text(ids, lens)
-    fakes, _ = t.g(torch.randn(len(x), t.cfg.noise_sz, device=t.device), words, sent, pad_mask(ids))
+    fakes, _ = t.G_ddp(torch.randn(len(x), t.cfg.noise_sz, device=t.device), words, sent, pad_mask(ids))
     return t.g_losses(fakes, ids, lens, cls, words, sent)
 
 def grad_norm(module):

@@ -4,6 +4,7 @@ import subprocess, sys, tarfile
 from conftest import ROOT
 
 def test_gpu_run_dry(tmp_path):
+    "The default plan (benchmarks, tests, two DAMSMs, four GAN runs side by side) end to end, packed as the device tool brings it back."
     out = tmp_path / 'out'
     r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '80', '--out', out, '--work', tmp_path / 'work'],
                        capture_output=True, text=True, timeout=400, cwd=ROOT)
@@ -29,3 +30,13 @@ def test_gpu_results_render(tmp_path):
     gpu.render_into(md, [j]); gpu.render_into(md, [j])
     text = md.read_text()
     assert text.count('GPU X') == 1 and '| 25.0 |' in text                  # busy = 200 / 800 ms
+
+def test_gpu_plan_file_is_valid():
+    "The plan prepared for the next GPU session names known tasks and config keys (a typo would waste the device)."
+    import json
+    from deep_t2i.core import get_config
+    plan = json.loads((ROOT / 'benchmarks' / 'gpu_plan_next.json').read_text())
+    for task, over in plan['damsm'].items(): get_config(task, 'small', **over)
+    for name, (task, over) in plan['runs'].items():
+        assert task in plan['damsm'], name
+        get_config(task, 'small', **over)                                  # unknown keys or bad values raise

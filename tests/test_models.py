@@ -29,7 +29,7 @@ def test_shapes_every_scale(task, preset):
     assert u.shape == c.shape == (2,)
 
 def test_full_width_sizes_are_near_the_original():
-    # original (FACTS.md): anime G 27.4M, birds G 31.6M; ours at width 1 are within a factor of 2
+    # the original project: anime G 27.4M, birds G 31.6M; ours at width 1 are within a factor of 2
     for task, orig in (('anime', 27.4e6), ('birds', 31.6e6)):
         g = n_params(Generator(get_config(task, 'full')))
         assert orig / 2 < g < orig * 2

@@ -1,4 +1,4 @@
-"""The HTTP server: every error row of CONTRACT.md, fuzzed bodies, reCAPTCHA against a stub, CORS, gunicorn under load."""
+"""The HTTP server: every documented error answer (server/README.md), fuzzed bodies, reCAPTCHA against a stub, CORS, gunicorn under load."""
 import concurrent.futures as cf, http.server, io, json, os, random, socket, subprocess, sys, threading, time, urllib.request
 import pytest
 from PIL import Image

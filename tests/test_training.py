@@ -95,3 +95,17 @@ def test_sigterm_stops_cleanly_and_exports(tiny, anime_data, tmp_path):
     assert (out / 'samples' / f'step_{step:06d}.png').exists()
     r = gan(tiny, anime_data, out, '--epochs', 1 + step // 6, '--resume')
     assert r.returncode == 0, r.stderr
+
+def test_tensorboard_logs_losses_and_samples(tiny, anime_data, tmp_path):
+    "--tensorboard writes the same losses as metrics.csv, plus the epoch sample grids, where TensorBoard reads them."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    r = gan(tiny, anime_data, tmp_path / 'tb', '--epochs', 2, '--tensorboard')
+    assert r.returncode == 0, r.stderr
+    ea = EventAccumulator(str(tmp_path / 'tb' / 'tensorboard')).Reload()
+    assert {'d_loss', 'g_loss', 'damsm_loss'} <= set(ea.Tags()['scalars']) and 'samples' in ea.Tags()['images']
+    rows = [l.split(',') for l in (tmp_path / 'tb' / 'metrics.csv').read_text().splitlines()]
+    col = rows[0].index('g_loss')
+    import numpy as np
+    tb, csv_ = [e.value for e in ea.Scalars('g_loss')], [float(r[col]) for r in rows[1:] if r[col]]
+    assert len(tb) == len(csv_) == 12 and np.allclose(tb, csv_, rtol=1e-6)     # TensorBoard stores float32
+    assert len(ea.Images('samples')) == 2
