@@ -46,6 +46,13 @@ def gflops(fn):
     return fc.get_total_flops() / 1e9
 
 
+def matmul_peak(dev, n=2048, iters=5):
+    "fp32 matrix-product GFLOP/s of this machine, measured now (the yardstick for the generator's share of peak)."
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
+    return 2 * n ** 3 / timeit(lambda: a @ b, iters, sync=sync) / 1e9
+
+
 def bench_models(dev, quick, rows):
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
     for task in ('anime', 'birds'):
@@ -187,8 +194,10 @@ def main():
     models, train, inf, ev, srv = [], [], [], [], []
     bench_models(dev, a.quick, models); bench_train(dev, a.quick, train); bench_inference(dev, inf); bench_eval(dev, a.quick, ev)
     if dev.type == 'cpu': bench_server(srv)
+    peak = matmul_peak(dev)
     for r in models:
         r['G_fwd_vs_DCGAN'] = r['G_fwd'] / r['DCGAN_G_fwd']; r['D_fwdbwd_vs_DCGAN'] = r['D_fwdbwd'] / r['DCGAN_D_fwdbwd']
+        if r.get('G_gflop'): r['G_pct_of_peak'] = 100 * r['G_gflop'] * r['G_fwd'] / peak
     dname = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
     md = f"""# Benchmark results
 
@@ -196,7 +205,9 @@ Machine: {dname}; torch {torch.__version__}; {torch.get_num_threads()} threads. 
 Command: `python benchmarks/run.py{' --quick' if a.quick else ''}{' --device ' + a.device if a.device else ''}` (`make bench`). Every ratio compares numbers measured in this same run.
 
 ## Generator and discriminator (images/s; DCGAN = plain DCGAN of the same resolution, batch as given)
-{table(models, ['task', 'preset', 'G_params', 'D_params', 'batch', 'G_gflop', 'DCGAN_G_gflop', 'G_fwd', 'G_fwdbwd', 'D_fwd', 'D_fwdbwd', 'DCGAN_G_fwd', 'DCGAN_D_fwdbwd', 'G_fwd_vs_DCGAN', 'D_fwdbwd_vs_DCGAN'])}
+{table(models, ['task', 'preset', 'G_params', 'D_params', 'batch', 'G_gflop', 'DCGAN_G_gflop', 'G_fwd', 'G_fwdbwd', 'D_fwd', 'D_fwdbwd', 'DCGAN_G_fwd', 'DCGAN_D_fwdbwd', 'G_fwd_vs_DCGAN', 'D_fwdbwd_vs_DCGAN', 'G_pct_of_peak'])}
+`G_pct_of_peak`: G forward GFLOP/s as a share of this machine's fp32 matrix-product peak measured in the same run ({peak:.0f} GFLOP/s).
+The full preset builds the original's layout (`arch='original'`); the small preset the compact one.
 The original project (cwza/deep_t2i, measured on its code): anime G 27.4M / D 19.0M params, 3.7 GFLOP per image, 11-19 img/s forward on this kind of CPU;
 birds G 31.6M / D 21.4M, 12.4 GFLOP, 3.4-4.0 img/s.
 
