@@ -1,12 +1,13 @@
 """The HTTP server: every documented error answer (server/README.md), fuzzed bodies, reCAPTCHA against a stub, CORS, gunicorn under load."""
-import concurrent.futures as cf, http.server, io, json, os, random, socket, subprocess, sys, threading, time, urllib.request
+import concurrent.futures as cf, http.server, io, json, os, random, socket, subprocess, sys, threading, time, urllib.parse, urllib.request
+import re
 import pytest
 from PIL import Image
 from conftest import ROOT, BIN, make_tiny_model
 from deep_t2i.data_anime import HAIRS, EYES
 
 sys.path.insert(0, str(ROOT / 'server'))
-from app import create_app
+from app import create_app, ConfigError, ImageStore
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory): return make_tiny_model(tmp_path_factory.mktemp('srv_model'))
@@ -14,7 +15,7 @@ def model_dir(tmp_path_factory): return make_tiny_model(tmp_path_factory.mktemp(
 @pytest.fixture(scope='module')
 def client(model_dir, tmp_path_factory):
     app = create_app({'anime': str(model_dir), 'birds': str(tmp_path_factory.mktemp('none') / 'missing')},
-                     {'IMAGE_DIR': str(tmp_path_factory.mktemp('imgs')), 'MAX_IMAGES': '5', 'RECAPTCHA_SECRET': ''})
+                     {'IMAGE_DIR': str(tmp_path_factory.mktemp('imgs')), 'MAX_IMAGES': '5'})
     return app.test_client()
 
 def post(c, route, body, **kw):
@@ -50,6 +51,7 @@ def test_other_error_rows(client):
     r = client.post('/anime_heads', data='cap=blue', content_type='application/x-www-form-urlencoded')
     assert r.status_code == 415 and 'application/json' in r.get_json()['error']
     r = client.get('/anime_heads'); assert r.status_code == 405 and 'GET' in r.get_json()['error']
+    assert set(r.headers['Allow'].replace(' ', '').split(',')) >= {'POST', 'OPTIONS'}          # a 405 says what is allowed
     r = post(client, '/anime_heads', {'cap': 'a' * 20000}); assert r.status_code == 413 and 'error' in r.get_json()
     r = post(client, '/birds', {'cap': 'a red bird'}); assert r.status_code == 503 and 'not ready' in r.get_json()['error']
     r = client.get('/images/../../etc/passwd'); assert r.status_code == 404
@@ -58,8 +60,11 @@ def test_other_error_rows(client):
 def test_options_cors_and_healthz(client):
     r = client.options('/anime_heads')
     assert r.status_code == 204 and r.headers['Access-Control-Allow-Origin'] == '*' and 'POST' in r.headers['Access-Control-Allow-Methods']
-    h = client.get('/healthz').get_json()
+    r = client.get('/healthz'); h = r.get_json()
+    assert r.status_code == 503 and h['status'] == 'unavailable'                # a configured model is not ready
     assert h['models']['anime']['loaded'] and h['models']['anime']['img_size'] == 64 and not h['models']['birds']['loaded']
+    text = r.get_data(as_text=True)
+    assert 'missing' not in text and '/' not in text.replace('\\/', '') and 'Error' not in text   # no paths, no exception texts
 
 def test_origins_configurable(model_dir, tmp_path):
     c = create_app({'anime': str(model_dir)}, {'ALLOWED_ORIGINS': 'https://ok.example', 'IMAGE_DIR': str(tmp_path)}).test_client()
@@ -88,10 +93,17 @@ def test_fuzzed_bodies_never_500(client):
             assert r.status_code == 200 or 'error' in r.get_json()
 
 class _Stub(http.server.BaseHTTPRequestHandler):
+    "A reCAPTCHA verify endpoint: token 'good' succeeds; tokens named after a field return that field's odd value."
+    seen = []
     def do_POST(self):
-        body = self.rfile.read(int(self.headers['Content-Length'])).decode()
-        ok = 'response=good' in body and 'secret=s3cret' in body
-        self.send_response(200); self.end_headers(); self.wfile.write(json.dumps({'success': ok}).encode())
+        body = urllib.parse.parse_qs(self.rfile.read(int(self.headers['Content-Length'])).decode())
+        _Stub.seen.append(body)
+        token, ok = body['response'][0], body['secret'][0] == 's3cret'
+        res = {'success': ok and token.startswith('good'), 'hostname': 'demo.example', 'action': 'generate', 'score': 0.9}
+        if token == 'string-false': res['success'] = 'false'             # a truthy string is not success
+        if token == 'good-other-host': res['hostname'] = 'evil.example'
+        if token == 'good-low-score': res['score'] = 0.1
+        self.send_response(200); self.end_headers(); self.wfile.write(json.dumps(res).encode())
     def log_message(self, *a): pass
 
 def test_recaptcha_against_stub(model_dir, tmp_path, capsys):
@@ -103,6 +115,18 @@ def test_recaptcha_against_stub(model_dir, tmp_path, capsys):
         assert post(c, '/anime_heads', {'cap': 'blue hair red eyes'}).status_code == 403
         assert post(c, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'bad'}).status_code == 403
         assert post(c, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good'}).status_code == 200
+        assert post(c, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'string-false'}).status_code == 403
+        strict = create_app({'anime': str(model_dir)}, {'RECAPTCHA_SECRET': 's3cret', 'IMAGE_DIR': str(tmp_path), 'RECAPTCHA_HOSTNAME': 'demo.example',
+                            'RECAPTCHA_MIN_SCORE': '0.5', 'RECAPTCHA_ACTION': 'generate', 'RECAPTCHA_SITE_KEY': 'site-key-123',
+                            'RECAPTCHA_VERIFY_URL': f'http://127.0.0.1:{srv.server_port}/verify'}).test_client()
+        assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good'}).status_code == 200
+        assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good-other-host'}).status_code == 403
+        assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good-low-score'}).status_code == 403
+        page = strict.get('/').get_data(as_text=True)
+        assert 'render=site-key-123' in page and 'const SITE_KEY = "site-key-123"' in page     # the page can send tokens
+        _Stub.seen.clear()
+        post(c, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good'}, headers={'X-Forwarded-For': '6.6.6.6'})
+        assert _Stub.seen[-1]['remoteip'] == ['127.0.0.1']                  # a spoofed X-Forwarded-For is not believed
     finally: srv.shutdown()
     out = capsys.readouterr()
     assert 's3cret' not in out.out + out.err                              # the secret is never printed
@@ -112,10 +136,11 @@ def _free_port():
 
 def test_gunicorn_two_workers_under_load(model_dir, tmp_path):
     port = _free_port()
-    env = {**os.environ, 'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': str(tmp_path / 'none'),
-           'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': str(tmp_path / 'img'), 'RECAPTCHA_SECRET': 'not-logged'}
+    env = {**os.environ, 'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '',
+           'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': str(tmp_path / 'img')}
+    env.pop('RECAPTCHA_SECRET', None)
     p = subprocess.Popen([str(BIN / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
-                         cwd=ROOT / 'server', env={**env, 'RECAPTCHA_SECRET': ''}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                         cwd=ROOT / 'server', env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f'http://127.0.0.1:{port}'
         for _ in range(200):
@@ -137,3 +162,140 @@ def test_gunicorn_two_workers_under_load(model_dir, tmp_path):
     finally:
         p.terminate(); out = p.communicate(timeout=30)[0].decode()
     assert 'Traceback' not in out
+
+
+def test_empty_recaptcha_secret_is_a_startup_error(model_dir, tmp_path):
+    with pytest.raises(ConfigError, match='RECAPTCHA_SECRET'):
+        create_app({'anime': str(model_dir)}, {'RECAPTCHA_SECRET': '', 'IMAGE_DIR': str(tmp_path)})
+    with pytest.raises(ConfigError, match='DEEP_T2I_MODELS'):
+        create_app(None, {'DEEP_T2I_MODELS': 'no-equals-sign', 'IMAGE_DIR': str(tmp_path)})
+
+def test_forwarded_headers_trusted_only_when_configured(model_dir, tmp_path):
+    spoof = {'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'javascript', 'X-Forwarded-For': '6.6.6.6'}
+    c = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path)}).test_client()
+    url = post(c, '/anime_heads', {'cap': 'blue hair red eyes'}, headers=spoof).get_data(as_text=True)
+    assert url.startswith('http://localhost/images/')                        # no proxy configured: the headers are ignored
+    trusting = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'TRUSTED_PROXIES': '1'}).test_client()
+    url = post(trusting, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'X-Forwarded-Host': 'app.example', 'X-Forwarded-Proto': 'https'}).get_data(as_text=True)
+    assert url.startswith('https://app.example/images/')                     # one trusted hop (the operator's proxy)
+    fixed = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'PUBLIC_URL': 'https://t2i.example/'}).test_client()
+    url = post(fixed, '/anime_heads', {'cap': 'blue hair red eyes'}, headers=spoof).get_data(as_text=True)
+    assert url.startswith('https://t2i.example/images/')
+
+def test_image_names_must_match_whole(client):
+    store = client.application.extensions['deep_t2i']['store']
+    (store.dir / ('a' * 32 + '.jpg\n')).write_bytes(b'not a picture')
+    r = client.get('/images/' + 'a' * 32 + '.jpg%0A')
+    assert r.status_code == 404 and 'error' in r.get_json()
+
+def _put_many(folder, n, errors):
+    import traceback
+    from PIL import Image
+    store, img = ImageStore(folder, 5), Image.new('RGB', (8, 8))
+    for _ in range(n):
+        try: store.put(img)
+        except Exception: errors.put(traceback.format_exc())
+
+def test_image_pruning_is_race_free_across_processes(tmp_path):
+    "Two worker processes saving and pruning the same folder: no save fails because the other removed a file first."
+    import multiprocessing as mp
+    ctx = mp.get_context('fork'); errors = ctx.Queue()
+    procs = [ctx.Process(target=_put_many, args=(tmp_path, 400, errors)) for _ in range(2)]
+    for p in procs: p.start()
+    for p in procs: p.join(120)
+    found = []
+    while not errors.empty(): found.append(errors.get())
+    assert not found, found[0]
+    assert len(list(tmp_path.glob('*.jpg'))) <= 5 + 2
+
+def test_serve_any_model(model_dir, tmp_path):
+    birds = make_tiny_model(tmp_path / 'b', 'birds', width=0.0625, min_ch=8)
+    c = create_app(None, {'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '', 'IMAGE_DIR': str(tmp_path / 'img'),
+                          'DEEP_T2I_MODELS': f'mine={birds}, tags={model_dir}'}).test_client()
+    r = post(c, '/generate/mine', {'cap': 'a red bird with a blue crown', 'seed': 1}, headers={'Accept': 'image/png'})
+    assert r.status_code == 200 and Image.open(io.BytesIO(r.data)).size == (256, 256)
+    assert post(c, '/generate/tags', {'cap': 'teal hair red eyes'}).status_code == 400     # the model's own caption rules
+    r = post(c, '/generate/nope', {'cap': 'x'}); assert r.status_code == 404 and 'nope' in r.get_json()['error']
+    r = post(c, '/birds', {'cap': 'a red bird'}); assert r.status_code == 404                  # birds not served here
+    h = c.get('/healthz'); assert h.status_code == 200
+    assert h.get_json()['models']['mine'] == {'loaded': True, 'task': 'birds', 'img_size': 256, 'input': 'caption'}
+    page = c.get('/').get_data(as_text=True)
+    assert 'data-name="mine"' in page and 'data-name="tags" data-tags="1"' in page and 'id="m-tags-hair"' in page
+
+def test_dockerfile_and_dockerignore():
+    docker = (ROOT / 'server' / 'Dockerfile').read_text()
+    base = [l for l in docker.splitlines() if l.startswith('FROM ')][0]
+    assert re.search(r':\d+\.\d+\.\d+', base), base                             # the base image is pinned
+    user = [l for l in docker.splitlines() if l.startswith('USER ')]
+    assert user and user[-1].split()[1] not in ('root', '0')                 # runs as a non-root user
+    assert 'requirements.txt' not in docker.replace('server/requirements.txt', '')   # not the development requirements
+    runtime = (ROOT / 'server' / 'requirements.txt').read_text().lower()
+    assert not any(t in runtime for t in ('pytest', 'nbdev', 'selenium', 'fastai', 'jupyter'))
+    ignore = (ROOT / '.dockerignore').read_text().split()
+    assert {'.git', '.venv', 'runs', 'data'} <= set(ignore)
+
+# --- gunicorn itself, over raw sockets -------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def live(model_dir, tmp_path_factory):
+    "gunicorn with the shipped settings (one worker), the tiny anime model; yields the port."
+    port, tmp = _free_port(), tmp_path_factory.mktemp('live')
+    env = {**os.environ, 'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '', 'IMAGE_DIR': str(tmp / 'img'),
+           'GUNICORN_WORKERS': '1', 'GUNICORN_READ_TIMEOUT': '3', 'DEEP_T2I_MODELS': f'mine={model_dir}'}
+    env.pop('GUNICORN_THREADS', None); env.pop('RECAPTCHA_SECRET', None)
+    p = subprocess.Popen([str(BIN / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
+                         cwd=ROOT / 'server', env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try: urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=1); break
+        except Exception: time.sleep(0.2)
+    yield port
+    p.terminate(); out = p.communicate(timeout=30)[0].decode()
+    assert 'Traceback' not in out, out[-3000:]
+
+def raw(port, data:bytes, timeout=10):
+    "Send raw bytes; (status code, body) of the answer."
+    with socket.create_connection(('127.0.0.1', port), timeout=timeout) as s:
+        s.sendall(data); buf = b''
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk: break
+                buf += chunk
+                if b'\r\n\r\n' in buf:
+                    head, _, body = buf.partition(b'\r\n\r\n')
+                    n = re.search(rb'(?i)content-length: *(\d+)', head)
+                    if n and len(body) >= int(n.group(1)): break
+        except socket.timeout: pass
+    head, _, body = buf.partition(b'\r\n\r\n')
+    return int(head.split()[1]), body
+
+CHUNKED = b'POST /anime_heads HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n'
+
+@pytest.mark.parametrize('body,status', [(b'ZZ\r\n{}\r\n0\r\n\r\n', 400),                  # a chunk size that is not hex
+                                         (b'2\r\n{}XX0\r\n\r\n', 400),                     # a chunk without its CRLF
+                                         (b''.join(b'1000\r\n' + b' ' * 4096 + b'\r\n' for _ in range(15)) + b'0\r\n\r\n', 413)])  # 60 KB
+def test_malformed_or_large_chunked_bodies(live, body, status):
+    code, answer = raw(live, CHUNKED + body)
+    assert code == status and 'error' in json.loads(answer)
+
+def test_slow_clients_do_not_block_the_server(live):
+    "Four clients that send half a request and stall: /healthz still answers within 2 s."
+    slow = [socket.create_connection(('127.0.0.1', live)) for _ in range(4)]
+    try:
+        for i, s in enumerate(slow):
+            s.sendall(b'POST /anime_heads HTTP/1.1\r\nHost: t\r\n' if i % 2 else
+                      b'POST /anime_heads HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"cap"')
+        time.sleep(0.5)
+        t0 = time.time()
+        with urllib.request.urlopen(f'http://127.0.0.1:{live}/healthz', timeout=10) as r: assert r.status == 200
+        assert time.time() - t0 < 2
+    finally:
+        for s in slow: s.close()
+
+def test_make_serve_with_own_export(live):
+    "As the README says: DEEP_T2I_MODELS=mine=PATH, then POST /generate/mine through gunicorn."
+    req = urllib.request.Request(f'http://127.0.0.1:{live}/generate/mine', data=json.dumps({'cap': 'red hair blue eyes', 'seed': 3}).encode(),
+                                 headers={'Content-Type': 'application/json', 'Accept': 'image/png'})
+    with urllib.request.urlopen(req, timeout=30) as r: assert r.status == 200 and Image.open(io.BytesIO(r.read())).size == (64, 64)
+    h = json.loads(urllib.request.urlopen(f'http://127.0.0.1:{live}/healthz', timeout=5).read())
+    assert set(h['models']) == {'anime', 'mine'} and h['status'] == 'ok'
