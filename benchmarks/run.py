@@ -12,7 +12,9 @@ import torch, torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from deep_t2i.core import get_config, image_pyramid, channels_last
+from deep_t2i.core import get_config
+from deep_t2i.images import image_pyramid
+from deep_t2i.device import channels_last
 from deep_t2i.model import TextEncoder, Generator, Discriminator, pad_mask, n_params
 
 

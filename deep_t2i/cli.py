@@ -6,7 +6,8 @@
 from __future__ import annotations
 import argparse, os, sys
 from pathlib import Path
-from .core import DeepT2IError, UsageError, AMP_HELP
+from .core import DeepT2IError, UsageError
+from .device import AMP_HELP
 
 # %% auto #0
 __all__ = ['cmd_synth', 'cmd_prepare', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo', 'add_demo_parser',
@@ -46,7 +47,7 @@ def train_config(a):
                       deterministic=True if a.deterministic else None, tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
-    from deep_t2i.train import close_distributed
+    from deep_t2i.dist import close_distributed
     try: _train(a)
     except BaseException: close_distributed(barrier=False); raise
     close_distributed()                          # under torchrun: every rank leaves the process group
@@ -118,7 +119,7 @@ def add_demo_parser(sub):
 # %% ../nbs/07_cli.ipynb #948fc59b
 def cmd_generate(a):
     from deep_t2i.inference import load_model
-    from deep_t2i.core import image_grid
+    from deep_t2i.images import image_grid
     if a.n < 1: raise UsageError(f"--n must be at least 1, got {a.n}")
     out = Path(a.out)
     single = out.suffix.lower() == '.png'
@@ -156,7 +157,7 @@ def cmd_eval(a):
     m = load_model(a.model)
     r = evaluate(m, a.data, n=a.n, seed=a.seed, fid=not a.no_fid)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
-    from deep_t2i.core import atomic_write_bytes
+    from deep_t2i.files import atomic_write_bytes
     atomic_write_bytes(out, json.dumps(r, indent=2).encode())
     md = report_markdown(r)
     atomic_write_bytes(out.with_suffix('.md'), md.encode())

@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
+from .images import *
 from .model import TextEncoder, pad_mask
 
 # %% auto #0

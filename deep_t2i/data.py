@@ -9,9 +9,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, DataLoader
 from .core import *
+from .device import *
+from .dist import *
+from .images import *
 
 # %% auto #0
-__all__ = ['load_image', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls', 'split_indices']
+__all__ = ['load_image', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls', 'split_indices', 'Vocab']
 
 # %% ../nbs/01_data.ipynb #760c9c2b
 def load_image(path)->'PIL.Image.Image|None':
@@ -105,3 +108,15 @@ def split_indices(n:int, valid_pct:float, seed:int):
     perm = np.random.default_rng(seed).permutation(n).tolist()
     nv = int(round(n * valid_pct))
     return sorted(perm[nv:]), sorted(perm[:nv])
+
+# %% ../nbs/01_data.ipynb #2970f219
+class Vocab:
+    "Token <-> id mapping; `itos[0]` is the padding token."
+    def __init__(self, itos:list):
+        self.itos = list(itos)
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos): raise ValueError("vocabulary has duplicate tokens")
+    def __len__(self): return len(self.itos)
+    def __eq__(self, o): return isinstance(o, Vocab) and o.itos == self.itos
+    pad_id = 0
+    def to_list(self): return list(self.itos)

@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 import pandas as pd
 from .core import *
+from .files import *
 from .data import *
 
 # %% auto #0

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from .core import *
+from .files import *
 
 # %% auto #0
 __all__ = ['FORMAT_VERSION', 'save_model_files', 'load_model_files', 'tokenizer_from_dict']

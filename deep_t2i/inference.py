@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import *
+from .device import *
+from .images import *
 from .export import load_model_files, tokenizer_from_dict
 from .model import TextEncoder, Generator, pad_mask
 

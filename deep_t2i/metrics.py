@@ -11,6 +11,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
+from .device import *
+from .images import *
+from .progress import *
 from .damsm import TFInception, r_precision
 
 # %% auto #0

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from .core import *
+from .progress import *
 from .data_anime import HAIRS, EYES, read_anime_tags, anime_datasets
 from .data_birds import read_birds, birds_datasets
 
@@ -166,7 +167,7 @@ def synth_birds(out, n:int=3000, seed:int=0, n_classes:int=200, captions_per_ima
 # %% ../nbs/01c_data_synth.ipynb #5d5aa0df
 def synth_preview(task:str, data, out, n:int=32):
     "Save a grid of the first `n` images of the dataset at `data` to `out` (PNG)."
-    from deep_t2i.core import image_grid, to_pil
+    from deep_t2i.images import image_grid, to_pil
     if task == 'anime':
         ds = anime_datasets(data, AnimeConfig(valid_pct=0))[0]
     else:

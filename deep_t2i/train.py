@@ -9,27 +9,15 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from .core import *
+from .files import *
+from .device import *
+from .dist import *
+from .progress import *
 
 # %% auto #0
-__all__ = ['init_distributed', 'close_distributed', 'step_seed', 'EMA', 'RunFiles', 'Trainer']
+__all__ = ['step_seed', 'EMA', 'RunFiles', 'Trainer']
 
 # %% ../nbs/04_train.ipynb #a1bf2c49
-def init_distributed()->bool:
-    "Start the process group when launched by torchrun; True if distributed."
-    import torch.distributed as dist
-    if int(os.environ.get('WORLD_SIZE', 1)) <= 1 or dist.is_initialized(): return dist.is_initialized()
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    if backend == 'nccl': torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
-    dist.init_process_group(backend)
-    return True
-
-def close_distributed(barrier:bool=True):
-    "Leave the process group (after a barrier, unless a rank is failing: then the others may never reach it)."
-    import torch.distributed as dist
-    if dist.is_initialized():
-        if barrier: dist.barrier()
-        dist.destroy_process_group()
-
 def step_seed(seed:int, step:int)->int:
     "The torch seed of one training step on this rank."
     return (seed * 1_000_003 + get_rank() * 7919 + step) % 2**63

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from .core import *
+from .device import *
 from .data import make_loader
 from .damsm import DAMSM, r_precision
 from .export import save_model_files, load_model_files, tokenizer_from_dict

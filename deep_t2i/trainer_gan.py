@@ -9,6 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
+from .device import *
+from .images import *
 from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
 from .export import save_model_files

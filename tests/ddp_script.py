@@ -2,8 +2,8 @@
 import hashlib, json, sys
 from pathlib import Path
 import torch
-from deep_t2i.core import get_config, get_rank
-from deep_t2i.train import close_distributed
+from deep_t2i.core import get_config
+from deep_t2i.dist import get_rank, close_distributed
 
 def param_hash(*modules):
     h = hashlib.sha256()

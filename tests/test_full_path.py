@@ -49,7 +49,7 @@ def test_both_trainers_step_under_autocast(amp, anime_data, tmp_path):
     assert (tmp_path / 'gan' / 'model.safetensors').exists()
 
 def test_amp_auto_means_one_thing():
-    from deep_t2i.core import amp_dtype, AMP_HELP
+    from deep_t2i.device import amp_dtype, AMP_HELP
     from deep_t2i.cli import build_parser
     assert amp_dtype(torch.device('cpu'), 'auto') is None
     assert 'compute capability 8.0' in AMP_HELP and 'fp16' in AMP_HELP

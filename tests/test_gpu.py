@@ -23,7 +23,7 @@ def test_trainers_step_on_cuda(task, amp, request, tmp_path):
     assert next(g.G.parameters()).is_cuda and (tmp_path / 'gan' / 'model.safetensors').exists()
 
 def test_amp_auto_picks_by_capability():
-    from deep_t2i.core import amp_dtype
+    from deep_t2i.device import amp_dtype
     dev = torch.device('cuda')
     want = torch.bfloat16 if torch.cuda.get_device_capability() >= (8, 0) else torch.float16
     assert amp_dtype(dev, 'auto') == want

@@ -3,7 +3,7 @@ import pytest, torch
 from deep_t2i.core import get_config
 from deep_t2i.model import TextEncoder, Generator, Discriminator, resolutions, pad_mask, n_params
 from deep_t2i.layers import SelfAttention
-from deep_t2i.core import image_pyramid
+from deep_t2i.images import image_pyramid
 
 def _batch(cfg, B=2, vocab=40, seed=0):
     g = torch.Generator().manual_seed(seed)
