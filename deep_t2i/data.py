@@ -14,19 +14,34 @@ from .dist import *
 from .images import *
 
 # %% auto #0
-__all__ = ['load_image', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls', 'split_indices', 'Vocab']
+__all__ = ['load_image', 'image_to_rgb', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls',
+           'split_indices', 'Vocab']
 
 # %% ../nbs/01_data.ipynb #760c9c2b
-def load_image(path)->'PIL.Image.Image|None':
-    "Open an RGB image, or warn with its path and return None if it is missing or corrupt."
-    from PIL import Image
+def load_image(path, background=(255, 255, 255))->'PIL.Image.Image|None':
+    "Open any image as RGB (see `image_to_rgb`), upright by its EXIF orientation; or warn with its path and return None if it is missing or corrupt."
+    from PIL import Image, ImageOps
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert('RGB')
+            return image_to_rgb(ImageOps.exif_transpose(im), background)
     except Exception as e:
         warnings.warn(f"skipping unreadable image {path}: {type(e).__name__}: {e}")
         return None
+
+# %% ../nbs/01_data.ipynb #a00e6e09
+def image_to_rgb(im, background=(255, 255, 255)):
+    "An 8-bit RGB copy of a PIL image of any mode, transparency composited on `background`."
+    from PIL import Image
+    if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):              # 16-bit (or wider) single channel
+        a = np.asarray(im, dtype=np.float64)
+        scale = 257. if im.mode.startswith('I;16') or a.max(initial=0) > 255 else 1.
+        im = Image.fromarray(np.clip(a / scale, 0, 255).round().astype(np.uint8))
+    if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
+    if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'):
+        im = im.convert('RGBA')
+        im = Image.alpha_composite(Image.new('RGBA', im.size, tuple(background) + (255,)), im)
+    return im.convert('RGB')
 
 # %% ../nbs/01_data.ipynb #7850f158
 class CaptionDataset(Dataset):
