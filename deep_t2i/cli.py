@@ -36,13 +36,13 @@ def train_config(a):
     from deep_t2i.core import get_config, load_config
     if a.epochs is not None and a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
     if a.batch_size is not None and a.batch_size < 1: raise UsageError(f"--batch-size must be at least 1, got {a.batch_size}")
+    if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
     ep_key = 'damsm_epochs' if a.what == 'damsm' else 'epochs'
     saved = Path(a.out) / 'config.json'
     if a.resume and saved.exists():
         cfg = load_config(saved)
         if cfg.task != a.task: raise UsageError(f"{a.out} is a {cfg.task} run, not {a.task}")
         return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers), ('tensorboard', a.tensorboard or None)) if v is not None})   # the data-loading processes may change on resume
-    if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
     return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers,
                       deterministic=True if a.deterministic else None, tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
 

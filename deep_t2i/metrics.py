@@ -17,9 +17,9 @@ from .progress import *
 from .damsm import TFInception, r_precision
 
 # %% auto #0
-__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'train_attr_classifier',
-           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'attribute_report',
-           'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
+__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'from_pil_uint8', 'as_float', 'attribute_table',
+           'train_attr_classifier', 'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores',
+           'attribute_report', 'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -58,8 +58,19 @@ class AttrNet(nn.Module):
         return {k: head(h) for k, head in self.heads.items()}
 
 # %% ../nbs/06_metrics.ipynb #68a93c1b
+def from_pil_uint8(img, size:int)->torch.Tensor:
+    "A (3, size, size) uint8 tensor of a PIL image: `from_pil`'s pixels before their scaling to [-1, 1] (`as_float` does that)."
+    from PIL import Image
+    img = img.convert('RGB')
+    if img.size != (size, size): img = img.resize((size, size), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+def as_float(x:torch.Tensor)->torch.Tensor:
+    "Images in [-1, 1]: uint8 ones scaled (exactly as `from_pil` does), float ones as they are."
+    return x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x
+
 def attribute_table(task:str, data)->tuple:
-    "(images (N,3,64,64), DataFrame of attribute names per image, {attribute: class list})."
+    "(images (N,3,64,64) uint8, DataFrame of attribute names per image, {attribute: class list})."
     from deep_t2i.data import load_image
     data = Path(data)
     if task == 'anime':
@@ -81,9 +92,9 @@ def attribute_table(task:str, data)->tuple:
         im = load_image(f)                                   # unreadable: warned with its path and left out
         if im is None: continue
         if bb is not None: im = bbox_crop(im, bb)
-        xs.append(from_pil(im, 64)); keep.append(i)
+        xs.append(from_pil_uint8(im, 64)); keep.append(i)
     if not xs: raise DeepT2IError(f"no readable labelled image in {data}")
-    return torch.stack(xs), labels.iloc[keep].reset_index(drop=True), classes
+    return torch.stack(xs), labels.iloc[keep].reset_index(drop=True), classes    # 8-bit: 12 KB an image, a quarter of float
 
 # %% ../nbs/06_metrics.ipynb #5b5f64b8
 ATTR_EPOCHS = {'anime': 6, 'birds': 20}
@@ -102,7 +113,7 @@ def train_attr_classifier(x, labels:pd.DataFrame, classes:dict, epochs:int=6, se
     g = torch.Generator().manual_seed(seed)
     for s in range(steps):
         idx = tr[torch.randint(len(tr), (min(bs, len(tr)),), generator=g)]
-        xb = x[idx]
+        xb = as_float(x[idx])
         if s % 2: xb = xb.flip(-1)
         out = net.train()(xb)
         loss = sum(F.cross_entropy(out[k], y[k][idx]) for k in classes)
@@ -116,7 +127,7 @@ def train_attr_classifier(x, labels:pd.DataFrame, classes:dict, epochs:int=6, se
 @torch.no_grad()
 def attr_accuracy(net, x, y:dict)->dict:
     "Accuracy per attribute and `joint` (all attributes right) of `net` on images x."
-    out = {k: torch.cat([net(x[i:i + 256])[k].argmax(1) for i in range(0, len(x), 256)]) for k in y}
+    out = {k: torch.cat([net(as_float(x[i:i + 256]))[k].argmax(1) for i in range(0, len(x), 256)]) for k in y}
     ok = {k: (out[k] == y[k]) for k in y}
     res = {k: float(v.float().mean()) for k, v in ok.items()}
     res['joint'] = float(torch.stack(list(ok.values())).all(0).float().mean())

@@ -44,11 +44,12 @@ class _StopSignals:
     "Context manager: the first SIGINT/SIGTERM sets a flag (read by calling the context), a second one raises KeyboardInterrupt."
     def __enter__(self):
         import signal, threading
-        self.hit, self.old = False, {}
+        self.hit, self.old, self.pid = False, {}, os.getpid()
         if threading.current_thread() is threading.main_thread():
             for s in (signal.SIGINT, signal.SIGTERM): self.old[s] = signal.signal(s, self._handle)
         return lambda: self.hit
     def _handle(self, signum, frame):
+        if os.getpid() != self.pid: return          # a forked data-loading worker: the training process decides
         if self.hit: raise KeyboardInterrupt
         self.hit = True
         if is_main_process(): print(f"\nsignal {signum}: stopping after this step (checkpoint and export); send it again to stop at once", flush=True)
@@ -169,14 +170,15 @@ class Trainer:
             while self.epoch < epochs and stop is None:
                 self.loader.sampler.set_epoch(self.epoch, self.batch)
                 self.loader.dataset.set_epoch(self.epoch)
+                wants_stop = lambda: self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
                 for batch in self.loader:
                     torch.manual_seed(step_seed(self.cfg.seed, self.step))
                     pending.append((self.step + 1, self.epoch, self.train_step(batch)))
                     self.step += 1; self.batch += 1
                     if max_steps and self.step >= max_steps: stop = 'max_steps'
-                    if len(pending) >= self.log_every or stop:
+                    if stop or self.step % self.log_every == 0:           # by step count, so short epochs cannot skip it
                         self._log(pending, bar); pending = []
-                        if stop is None: stop = self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
+                        if stop is None: stop = wants_stop()
                     if stop or self.step % self.cfg.ckpt_every == 0:
                         self._log(pending, bar); pending = []
                         self.save()
@@ -190,6 +192,7 @@ class Trainer:
                 self.epoch, self.batch = self.epoch + 1, 0
                 self.save()
                 if self.main and self.plot_keys: self.files.write_plot(self.history, self.plot_keys)
+                if stop is None and self.epoch < epochs: stop = wants_stop()    # and at every epoch end
             self.stopped = stop
             if stop:                                  # stopped early: the export holds the weights of the last step, not the last epoch
                 if self.main: self.at_stop()

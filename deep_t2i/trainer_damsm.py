@@ -69,7 +69,8 @@ class DAMSMTrainer(Trainer):
         if 'scaler' in sd: self.scaler.load_state_dict(sd['scaler'])
 
     def train_step(self, batch):
-        x, ids, lens, cls = (t.to(self.device, non_blocking=True) for t in batch)
+        x, ids, lens, cls = batch
+        x, ids, cls = (t.to(self.device, non_blocking=True) for t in (x, ids, cls))   # lengths stay on the CPU, where packing reads them (no GPU sync)
         x = channels_last(x)
         self.model.train()
         with autocast(self.device, self.cfg.amp): loss, p = self.net(x, ids, lens, cls)

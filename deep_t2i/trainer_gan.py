@@ -39,7 +39,8 @@ class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
     def train_step(self, batch):
         cfg = self.cfg
-        x, ids, lens, cls = (t.to(self.device, non_blocking=True) for t in batch)
+        x, ids, lens, cls = batch
+        x, ids, cls = (t.to(self.device, non_blocking=True) for t in (x, ids, cls))   # lengths stay on the CPU, where packing reads them (no GPU sync)
         mask, real = pad_mask(ids), image_pyramid(channels_last(x), cfg.n_scales)
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
         z = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)

@@ -14,7 +14,7 @@ Settings (environment): DEEP_T2I_MODEL_ANIME / DEEP_T2I_MODEL_BIRDS (bundled nam
 models; empty: not served), DEEP_T2I_MODELS ("name=path,name2=path2"), RECAPTCHA_SECRET (turns the token check on;
 set but empty is an error), RECAPTCHA_SITE_KEY (the demo page sends tokens), RECAPTCHA_HOSTNAME, RECAPTCHA_ACTION,
 RECAPTCHA_MIN_SCORE, RECAPTCHA_VERIFY_URL, TRUSTED_PROXIES (hops whose X-Forwarded-* headers are trusted; default 0),
-PUBLIC_URL (base of the image URLs), ALLOWED_ORIGINS (comma separated, default *), IMAGE_DIR, MAX_IMAGES (default 500),
+PUBLIC_URL (base of the image URLs), ALLOWED_HOSTS (Host headers accepted), ALLOWED_ORIGINS (comma separated, default *), IMAGE_DIR, MAX_IMAGES (default 500),
 MAX_BODY_BYTES (default 16384), TORCH_NUM_THREADS.
 """
 from __future__ import annotations
@@ -96,7 +96,8 @@ class TokenCheck:
         self.secret, self.site_key = secret or None, env.get('RECAPTCHA_SITE_KEY') or None
         self.url = env.get('RECAPTCHA_VERIFY_URL', 'https://www.google.com/recaptcha/api/siteverify')
         self.hostname, self.action = env.get('RECAPTCHA_HOSTNAME') or None, env.get('RECAPTCHA_ACTION') or None
-        try: self.min_score = float(env['RECAPTCHA_MIN_SCORE']) if env.get('RECAPTCHA_MIN_SCORE') else None
+        # reCAPTCHA v3 (what the demo page uses) answers success for bots too: only the score tells them apart
+        try: self.min_score = float(env['RECAPTCHA_MIN_SCORE']) if env.get('RECAPTCHA_MIN_SCORE') else (0.5 if self.site_key else None)
         except ValueError: raise ConfigError(f"RECAPTCHA_MIN_SCORE must be a number, got {env['RECAPTCHA_MIN_SCORE']!r}")
         if self.secret and not self.site_key:
             log.warning("RECAPTCHA_SECRET is set without RECAPTCHA_SITE_KEY: the demo page cannot send tokens, so it will get 403s")
@@ -168,7 +169,7 @@ def model_sources(env:dict)->dict:
         name, src = name.strip(), src.strip()
         if not sep or not src or not MODEL_NAME_RE.fullmatch(name):
             raise ConfigError(f"DEEP_T2I_MODELS: {item.strip()!r} is not name=path (names: letters, digits, - and _)")
-        out[name] = (src, None)
+        out[name] = (src, name if name in ('anime', 'birds') else None)     # /anime_heads and /birds keep their task check
     return out
 
 
@@ -185,12 +186,20 @@ def create_app(models:dict=None, # {served name: model source}; 'anime' and 'bir
     public_url = (env.get('PUBLIC_URL') or '').rstrip('/') or None
     if public_url and not re.fullmatch(r'https?://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?', public_url):
         raise ConfigError(f"PUBLIC_URL must look like https://host[:port][/path], got {public_url!r}")
-    max_bytes = int(env.get('MAX_BODY_BYTES', 16384))
+    def number(key, default):
+        try: v = int(env.get(key) or default)
+        except ValueError: raise ConfigError(f"{key} must be a whole number, got {env[key]!r}")
+        if v < 1: raise ConfigError(f"{key} must be at least 1, got {v}")
+        return v
+    max_bytes, max_images = number('MAX_BODY_BYTES', 16384), number('MAX_IMAGES', 500)
     if env.get('TORCH_NUM_THREADS'):
-        import torch; torch.set_num_threads(int(env['TORCH_NUM_THREADS']))
+        import torch; torch.set_num_threads(number('TORCH_NUM_THREADS', 1))
+    hosts = [h.strip() for h in (env.get('ALLOWED_HOSTS') or '').split(',') if h.strip()]
+    if hosts: app.config['TRUSTED_HOSTS'] = hosts          # other Host headers get 400: URLs are built from allowed hosts only
+    elif not public_url: log.warning("neither PUBLIC_URL nor ALLOWED_HOSTS is set: image URLs follow each request's Host header; set one in production")
     check_token = TokenCheck(env)
     origins = [o.strip() for o in env.get('ALLOWED_ORIGINS', '*').split(',') if o.strip()]
-    store = ImageStore(env.get('IMAGE_DIR') or Path(tempfile.gettempdir()) / 'deep_t2i_images', int(env.get('MAX_IMAGES', 500)))
+    store = ImageStore(env.get('IMAGE_DIR') or Path(tempfile.gettempdir()) / 'deep_t2i_images', max_images)
     sources = ({n: (str(s), n if n in ('anime', 'birds') else None) for n, s in models.items()} if models is not None else model_sources(env))
     slots = {n: ModelSlot(n, src, task).load() for n, (src, task) in sources.items()}
     app.extensions['deep_t2i'] = dict(slots=slots, store=store)
@@ -208,7 +217,6 @@ def create_app(models:dict=None, # {served name: model source}; 'anime' and 'bir
     @app.errorhandler(ApiError)
     def api_error(e):
         resp = jsonify(error=e.msg); resp.status_code = e.status
-        if e.status in (400, 408, 413): resp.headers['Connection'] = 'close'   # the rest of a bad body is not read
         return resp
 
     @app.errorhandler(HTTPException)
@@ -240,7 +248,9 @@ def create_app(models:dict=None, # {served name: model source}; 'anime' and 'bir
             buf = io.BytesIO(); img.save(buf, 'PNG')
             return Response(buf.getvalue(), mimetype='image/png')
         image = store.put(img)
-        return Response((public_url + '/' if public_url else request.host_url) + 'images/' + image, mimetype='text/plain')
+        resp = Response((public_url + '/' if public_url else request.host_url) + 'images/' + image, mimetype='text/plain')
+        resp.headers['Cache-Control'] = 'no-store'         # an answer built for one request is never served to another
+        return resp
 
     for route, name in ROUTES.items():
         app.add_url_rule(f'/{route}', endpoint=f'gen_{route}', view_func=lambda name=name: generate(name), methods=['POST', 'OPTIONS'])

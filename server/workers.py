@@ -11,11 +11,12 @@ READ_TIMEOUT = float(os.environ.get('GUNICORN_READ_TIMEOUT', 10))
 class SlowClientSafeWorker(ThreadWorker):
     "gthread, plus a timeout on every read from a client's socket (headers and body): a stalled client loses its thread."
     def handle(self, conn):
-        init = conn.init
-        def init_with_timeout():
-            init()
-            conn.sock.settimeout(READ_TIMEOUT)
-        conn.init = init_with_timeout
+        if not getattr(conn, '_read_timeout_set', False):      # once per connection (keep-alive requests come back here)
+            init = conn.init
+            def init_with_timeout():
+                init()
+                conn.sock.settimeout(READ_TIMEOUT)
+            conn.init, conn._read_timeout_set = init_with_timeout, True
         return super().handle(conn)
 
 

@@ -122,6 +122,10 @@ def test_recaptcha_against_stub(model_dir, tmp_path, capsys):
         assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good'}).status_code == 200
         assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good-other-host'}).status_code == 403
         assert post(strict, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good-low-score'}).status_code == 403
+        v3 = create_app({'anime': str(model_dir)}, {'RECAPTCHA_SECRET': 's3cret', 'IMAGE_DIR': str(tmp_path), 'RECAPTCHA_SITE_KEY': 'k',
+                        'RECAPTCHA_VERIFY_URL': f'http://127.0.0.1:{srv.server_port}/verify'}).test_client()
+        assert post(v3, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good-low-score'}).status_code == 403   # v3: 0.5 by default
+        assert post(v3, '/anime_heads', {'cap': 'blue hair red eyes', 'token': 'good'}).status_code == 200
         page = strict.get('/').get_data(as_text=True)
         assert 'render=site-key-123' in page and 'const SITE_KEY = "site-key-123"' in page     # the page can send tokens
         _Stub.seen.clear()
@@ -169,6 +173,8 @@ def test_empty_recaptcha_secret_is_a_startup_error(model_dir, tmp_path):
         create_app({'anime': str(model_dir)}, {'RECAPTCHA_SECRET': '', 'IMAGE_DIR': str(tmp_path)})
     with pytest.raises(ConfigError, match='DEEP_T2I_MODELS'):
         create_app(None, {'DEEP_T2I_MODELS': 'no-equals-sign', 'IMAGE_DIR': str(tmp_path)})
+    for key, bad in (('MAX_BODY_BYTES', 'lots'), ('MAX_IMAGES', '0'), ('TRUSTED_PROXIES', 'two'), ('RECAPTCHA_MIN_SCORE', 'high')):
+        with pytest.raises(ConfigError, match=key): create_app({'anime': str(model_dir)}, {key: bad, 'IMAGE_DIR': str(tmp_path)})
 
 def test_forwarded_headers_trusted_only_when_configured(model_dir, tmp_path):
     spoof = {'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'javascript', 'X-Forwarded-For': '6.6.6.6'}
@@ -179,8 +185,11 @@ def test_forwarded_headers_trusted_only_when_configured(model_dir, tmp_path):
     url = post(trusting, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'X-Forwarded-Host': 'app.example', 'X-Forwarded-Proto': 'https'}).get_data(as_text=True)
     assert url.startswith('https://app.example/images/')                     # one trusted hop (the operator's proxy)
     fixed = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'PUBLIC_URL': 'https://t2i.example/'}).test_client()
-    url = post(fixed, '/anime_heads', {'cap': 'blue hair red eyes'}, headers=spoof).get_data(as_text=True)
-    assert url.startswith('https://t2i.example/images/')
+    r = post(fixed, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={**spoof, 'Host': 'evil.example'})
+    assert r.get_data(as_text=True).startswith('https://t2i.example/images/') and r.headers['Cache-Control'] == 'no-store'
+    hosts = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'ALLOWED_HOSTS': 't2i.example'}).test_client()
+    assert post(hosts, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'Host': 'evil.example'}).status_code == 400
+    assert post(hosts, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'Host': 't2i.example'}).get_data(as_text=True).startswith('http://t2i.example/images/')
 
 def test_image_names_must_match_whole(client):
     store = client.application.extensions['deep_t2i']['store']
@@ -299,3 +308,22 @@ def test_make_serve_with_own_export(live):
     with urllib.request.urlopen(req, timeout=30) as r: assert r.status == 200 and Image.open(io.BytesIO(r.read())).size == (64, 64)
     h = json.loads(urllib.request.urlopen(f'http://127.0.0.1:{live}/healthz', timeout=5).read())
     assert set(h['models']) == {'anime', 'mine'} and h['status'] == 'ok'
+
+def test_keep_alive_connection_survives_many_requests(live):
+    "One client connection reused for 1,100 requests (as a load balancer does): every answer is 200."
+    import http.client
+    conn = http.client.HTTPConnection('127.0.0.1', live, timeout=10)
+    codes = []
+    for _ in range(1100):
+        conn.request('GET', '/healthz'); r = conn.getresponse(); r.read(); codes.append(r.status)
+    conn.close()
+    assert set(codes) == {200}, sorted(set(codes))
+
+def test_stalled_client_is_disconnected(live):
+    "A client that stops halfway through its headers loses its connection after the read timeout (3 s here)."
+    with socket.create_connection(('127.0.0.1', live), timeout=15) as s:
+        s.sendall(b'POST /anime_heads HTTP/1.1\r\nHost: t\r\n')
+        t0 = time.time()
+        try: data = s.recv(1024)
+        except ConnectionResetError: data = b''
+        assert time.time() - t0 < 10 and not data.startswith(b'HTTP/1.1 2')       # closed by the server, no answer of success
