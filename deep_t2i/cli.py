@@ -10,9 +10,9 @@ from .core import DeepT2IError, UsageError
 from .device import AMP_HELP
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_prepare', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo', 'add_demo_parser',
-           'cmd_generate', 'add_generate_parser', 'cmd_eval', 'add_eval_parser', 'cmd_serve', 'add_serve_parser',
-           'build_parser', 'main']
+__all__ = ['cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo',
+           'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval', 'add_eval_parser', 'cmd_serve',
+           'add_serve_parser', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #eb107e32
 def cmd_synth(a):
@@ -32,8 +32,21 @@ def cmd_prepare(a):
     print(f"prepared {a.task} data in {out}")
 
 # %% ../nbs/07_cli.ipynb #03fc249f
+def infer_task(data)->str:
+    "The task a data folder's layout says: MLDS tags.csv -> anime, CUB_200_2011/ -> birds, metadata or side-car captions -> captions."
+    p = Path(data)
+    if not p.is_dir(): raise UsageError(f"--data {p} is not a folder")
+    if (p / 'tags.csv').exists() or (p / 'extra_data' / 'tags.csv').exists(): return 'anime'
+    if (p / 'CUB_200_2011').is_dir(): return 'birds'
+    for q in (p, p / 'train'):
+        if (q / 'metadata.csv').exists() or (q / 'metadata.jsonl').exists() or next(q.glob('*.txt'), None) is not None: return 'captions'
+    if next(p.rglob('*.txt'), None) is not None: return 'captions'
+    raise UsageError(f"cannot tell the task from the layout of {p}: pass --task anime, birds or captions")
+
 def train_config(a):
     from deep_t2i.core import get_config, load_config
+    if a.task is None: a.task = infer_task(a.data)
+    if a.img_size is not None and a.task != 'captions': raise UsageError(f"--img-size is for your own data (--task captions); {a.task} has a fixed size")
     if a.epochs is not None and a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
     if a.batch_size is not None and a.batch_size < 1: raise UsageError(f"--batch-size must be at least 1, got {a.batch_size}")
     if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
@@ -43,7 +56,10 @@ def train_config(a):
         cfg = load_config(saved)
         if cfg.task != a.task: raise UsageError(f"{a.out} is a {cfg.task} run, not {a.task}")
         return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers), ('tensorboard', a.tensorboard or None)) if v is not None})   # the data-loading processes may change on resume
-    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers,
+    img_size = a.img_size
+    if a.task == 'captions' and img_size is None and a.what == 'gan' and a.damsm is not None and (Path(a.damsm) / 'config.json').exists():
+        img_size = load_config(Path(a.damsm) / 'config.json').img_size          # the GAN draws at its DAMSM's size
+    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, img_size=img_size,
                       deterministic=True if a.deterministic else None, tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
@@ -71,7 +87,8 @@ def add_train_parser(sub):
     tsub = t.add_subparsers(dest='what', metavar='{damsm,gan}', required=True)
     for what, hlp in (('damsm', 'train the DAMSM text and image encoders'), ('gan', 'train the GAN (needs a DAMSM run)')):
         s = tsub.add_parser(what, help=hlp)
-        s.add_argument('--task', choices=['anime', 'birds'], required=True)
+        s.add_argument('--task', choices=['anime', 'birds', 'captions'], help="anime, birds, or captions (your own images); default: what --data's layout says")
+        s.add_argument('--img-size', type=int, choices=[64, 128, 256], help='captions only: output size (default 64; a GAN run takes its DAMSM run\'s)')
         s.add_argument('--data', type=Path, required=True, help='data folder (see `deep_t2i synth` / `prepare`)')
         s.add_argument('--out', type=Path, required=True, help='run folder: config, checkpoints, samples, metrics, export')
         if what == 'gan': s.add_argument('--damsm', type=Path, help='folder of the DAMSM run to use (required)')
@@ -208,6 +225,8 @@ def build_parser()->argparse.ArgumentParser:
 # %% ../nbs/07_cli.ipynb #da883932
 def main(argv=None)->int:
     "Entry point of the `deep_t2i` console script."
+    import warnings
+    warnings.formatwarning = lambda msg, cat, *rest, **kw: f"warning: {msg}\n"     # one line each (skipped images, ...)
     p = build_parser()
     a = p.parse_args(argv)
     if not getattr(a, 'func', None): p.print_help(); return 2

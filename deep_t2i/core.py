@@ -12,7 +12,8 @@ from .files import atomic_write_bytes
 
 # %% auto #0
 __all__ = ['TASKS', 'PRESETS', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig', 'AnimeConfig',
-           'BirdsConfig', 'config_from_dict', 'save_config', 'load_config', 'get_config', 'data_dir', 'tiny_mode']
+           'BirdsConfig', 'CaptionsConfig', 'config_from_dict', 'save_config', 'load_config', 'get_config', 'data_dir',
+           'tiny_mode']
 
 # %% ../nbs/00_core.ipynb #0b1757ac
 class DeepT2IError(Exception):
@@ -108,11 +109,26 @@ class BirdsConfig(BaseConfig):
     flip:bool = True
     mask_same_class:bool = True
 
+@dataclass
+class CaptionsConfig(BaseConfig):
+    "Your own captioned images (a folder: see `deep_t2i.data_captions`), at 64, 128 or 256 pixels."
+    task:str = 'captions'
+    img_size:int = 64
+    emb_sz:int = 256
+    max_len:int = 25
+    attn_res:tuple = (16, 32)    # (img_size/4, img_size/2) unless given
+    batch_size:int = 32
+    epochs:int = 100
+    flip:bool = True
+    mask_same_class:bool = True  # same label (or, without labels, the same image) is not a negative
+    square:str = 'crop'          # non-square images: 'crop' (centre) or 'pad' (with `background`)
+    background:tuple = (255, 255, 255)   # where transparency and padding show
+
 # %% ../nbs/00_core.ipynb #b5678f61
-TASKS = {'anime': AnimeConfig, 'birds': BirdsConfig}
+TASKS = {'anime': AnimeConfig, 'birds': BirdsConfig, 'captions': CaptionsConfig}
 PRESETS = {
     'full': dict(arch='original'),
-    'small': dict(width=0.125, min_ch=16, noise_sz=64, image_encoder='cnn', emb_sz_anime=32, emb_sz_birds=64,
+    'small': dict(width=0.125, min_ch=16, noise_sz=64, image_encoder='cnn', emb_sz_anime=32, emb_sz_birds=64, emb_sz_captions=64,
                   attn_res_birds=(32, 64), self_attn_res=(32,), d_self_attn_res=(16,),
                   batch_size=32, damsm_epochs=10, epochs=10, ckpt_every=200, ema_decay=0.99),
 }
@@ -163,17 +179,24 @@ def load_config(path)->BaseConfig:
     "Read a config JSON written by `save_config`."
     return config_from_dict(_read_config_json(path))
 
-def get_config(task:str, # 'anime' or 'birds'
+def get_config(task:str, # 'anime', 'birds' or 'captions' (your own data)
                preset:str='small', # 'small' (CPU-sized default) or 'full' (the original's sizes)
                config_file=None, # optional JSON file of overrides
                **overrides # explicit values (e.g. from CLI flags); None values are ignored
               )->BaseConfig:
-    "Defaults < preset < config file < overrides."
+    "Defaults < preset < config file < overrides. For captions, word attention sits at img_size/4 and /2 unless set."
     if task not in TASKS: raise UsageError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     d = {**TASKS[task]().to_dict(), **_preset_overrides(task, preset)}
-    if config_file is not None: d.update(_read_config_json(config_file))
+    given = set()
+    if config_file is not None:
+        f = _read_config_json(config_file); d.update(f); given |= set(f)
+    given |= {k for k, v in overrides.items() if v is not None}
     d.update({k: v for k, v in overrides.items() if v is not None})
     d['task'] = task
+    if task == 'captions':
+        if d['img_size'] not in (64, 128, 256): raise UsageError(f"img_size must be 64, 128 or 256 for your own data, got {d['img_size']}")
+        if 'attn_res' not in given: d['attn_res'] = (d['img_size'] // 4, d['img_size'] // 2)
+        if d.get('square') not in ('crop', 'pad'): raise UsageError(f"square must be 'crop' or 'pad', got {d.get('square')!r}")
     return config_from_dict(d)
 
 # %% ../nbs/00_core.ipynb #9d952528

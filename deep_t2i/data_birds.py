@@ -13,35 +13,43 @@ from .files import *
 from .data import *
 
 # %% auto #0
-__all__ = ['clean_words', 'WordTokenizer', 'read_filenames_pickle', 'birds_roots', 'read_birds', 'bbox_crop', 'BirdsDataset',
-           'birds_datasets', 'birds_dls']
+__all__ = ['WORD_RULES', 'clean_words', 'unicode_words', 'WordTokenizer', 'read_filenames_pickle', 'birds_roots', 'read_birds',
+           'bbox_crop', 'BirdsDataset', 'birds_datasets', 'birds_dls']
 
 # %% ../nbs/01b_data_birds.ipynb #f7bdbe6c
 def clean_words(caption:str)->list:
     "Lower-cased word tokens of a caption (AttnGAN's `\\w+` rule)."
     return re.findall(r'[a-z0-9]+', caption.lower())
 
+def unicode_words(caption:str)->list:
+    "Lower-cased word tokens of a caption in any language: runs of Unicode letters and digits (`café`, `日本`)."
+    return [w for w in re.findall(r'\w+', caption.lower()) if w.strip('_')]
+
+WORD_RULES = {'ascii': clean_words, 'unicode': unicode_words}
+
 # %% ../nbs/01b_data_birds.ipynb #c12ef6f7
 class WordTokenizer:
-    "Word-level tokenizer: unknown words become `<unk>`, captions are cut to `max_len`."
+    "Word-level tokenizer: unknown words become `<unk>`, captions are cut to `max_len`; `rule` 'ascii' (AttnGAN's, birds) or 'unicode' (own data)."
     kind = 'words'
-    def __init__(self, vocab:Vocab, max_len:int=25): self.vocab, self.max_len = vocab, max_len
+    def __init__(self, vocab:Vocab, max_len:int=25, rule:str='ascii'):
+        if rule not in WORD_RULES: raise UsageError(f"word rule must be one of {', '.join(WORD_RULES)}, got {rule!r}")
+        self.vocab, self.max_len, self.rule, self.split = vocab, max_len, rule, WORD_RULES[rule]
     @classmethod
-    def build(cls, captions, min_freq:int=1, max_len:int=25):
+    def build(cls, captions, min_freq:int=1, max_len:int=25, rule:str='ascii'):
         "Vocabulary from an iterable of captions: most frequent first, ties alphabetical."
-        cnt = Counter(w for c in captions for w in clean_words(c))
+        cnt = Counter(w for c in captions for w in WORD_RULES[rule](c))
         words = sorted((w for w, n in cnt.items() if n >= min_freq), key=lambda w: (-cnt[w], w))
-        return cls(Vocab(['<pad>', '<unk>'] + words), max_len)
+        return cls(Vocab(['<pad>', '<unk>'] + words), max_len, rule)
     def encode(self, caption:str)->list:
         if not isinstance(caption, str): raise UsageError(f"caption must be a string, got {type(caption).__name__}")
-        ids = [self.vocab.stoi.get(w, 1) for w in clean_words(caption)][:self.max_len]
+        ids = [self.vocab.stoi.get(w, 1) for w in self.split(caption)][:self.max_len]
         if not ids: raise UsageError(f"caption {caption!r} has no words")
         return ids
     def decode(self, ids)->str: return ' '.join(self.vocab.itos[int(i)] for i in ids if int(i) != 0)
     def words(self, ids)->list: return [self.vocab.itos[int(i)] for i in ids]
-    def to_dict(self): return {'kind': self.kind, 'itos': self.vocab.to_list(), 'max_len': self.max_len}
+    def to_dict(self): return {'kind': self.kind, 'itos': self.vocab.to_list(), 'max_len': self.max_len, 'rule': self.rule}
     @classmethod
-    def from_dict(cls, d): return cls(Vocab(d['itos']), d['max_len'])
+    def from_dict(cls, d): return cls(Vocab(d['itos']), d['max_len'], d.get('rule', 'ascii'))
     def save(self, path): atomic_write_bytes(path, json.dumps(self.to_dict()).encode())
     @classmethod
     def load(cls, path): return cls.from_dict(json.loads(Path(path).read_text()))

@@ -4,6 +4,7 @@
 
 # %% ../nbs/06_metrics.ipynb #81adeb95
 from __future__ import annotations
+import warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -142,7 +143,7 @@ def _named_parts(caption:str)->list:
 def eval_captions(task:str, data, model, n:int, seed:int=0)->tuple:
     "(captions, classes, expected attributes per caption or None, test images) for an evaluation of n images."
     rng = np.random.default_rng(seed)
-    cfg = model.cfg.replace(valid_pct=0.1, flip=False)
+    cfg = model.cfg.replace(flip=False) if task == 'captions' else model.cfg.replace(valid_pct=0.1, flip=False)   # own data: the training split
     if task == 'anime':
         from deep_t2i.data_anime import HAIRS, EYES, anime_datasets
         pairs = [(h, e) for h in HAIRS for e in EYES]
@@ -151,14 +152,19 @@ def eval_captions(task:str, data, model, n:int, seed:int=0)->tuple:
         expect = [{'hair': h, 'eyes': e} for h, e in (pairs[i % len(pairs)] for i in range(n))]
         test = anime_datasets(data, cfg)[1]
     else:
-        from deep_t2i.data_birds import birds_datasets
-        _, test, _ = birds_datasets(data, cfg, model.tok)
-        att = pd.read_csv(Path(data) / 'attributes.csv').set_index('id') if (Path(data) / 'attributes.csv').exists() else None
+        if task == 'captions':
+            from deep_t2i.data_captions import captions_datasets
+            _, test, _ = captions_datasets(data, cfg, model.tok, progress=False)
+        else:
+            from deep_t2i.data_birds import birds_datasets
+            _, test, _ = birds_datasets(data, cfg, model.tok)
+        if len(test) == 0: raise DeepT2IError(f"no test images in {data}")
+        att = pd.read_csv(Path(data) / 'attributes.csv').set_index('id') if task == 'birds' and (Path(data) / 'attributes.csv').exists() else None
         caps, cls, expect = [], [], []
         for i in range(n):
             j = i % len(test)
             c = test.df.captions[j][rng.integers(len(test.df.captions[j]))]
-            caps.append(c); cls.append(int(test.df.cls[j]))
+            caps.append(c); cls.append(test.class_id(j))
             if att is not None:
                 row = att.loc[int(test.df.iid[j])]
                 expect.append({p: row[p] for p in _named_parts(c)})
@@ -209,7 +215,13 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
     if judge is not None:
         pred = {a: torch.cat([p[a] for p in preds]) for a in judge[1]}
         report['attribute_accuracy'] = attribute_scores(task, pred, judge[1], expect, judge[2])
-    else: report['attribute_accuracy'] = None
+    else:
+        report['attribute_accuracy'] = None
+        report['attribute_accuracy_reason'] = ("own data has no attribute labels" if task == 'captions' else
+                                               f"no attribute labels in {data} (attributes.csv)")
+    if len(test) < 1000:
+        msg = f"FID against {len(test)} test images is unstable (thousands are needed; the field uses 10k-30k): compare it only between models on the same data"
+        warnings.warn(msg); report['warnings'] = [msg]
     report['diversity'] = seed_diversity(model, caps, test, seed=seed)
     return report
 
@@ -271,6 +283,8 @@ def report_markdown(r:dict)->str:
     for k, v in aa.items():
         if k == 'ceiling': rows.append(('attribute classifier ceiling (held-out real)', ', '.join(f'{a} {100 * b:.1f}%' for a, b in v.items())))
         elif v is not None: rows.append((f'attribute accuracy: {k}', f'{100 * v:.1f}%'))
+    if r.get('attribute_accuracy') is None and r.get('attribute_accuracy_reason'): rows.append(('attribute accuracy', f"not measured: {r['attribute_accuracy_reason']}"))
+    for w in r.get('warnings') or []: rows.append(('warning', w))
     dv = r.get('diversity')
     if dv: rows.append(('variety across seeds (pixel L1, 0-1)', f"{dv['generated']:.3f}" + (f" vs real same-class {dv['real_same_class']:.3f} (ratio {dv['ratio']:.2f})" if dv.get('ratio') else '')))
     return '| metric | value |\n| --- | --- |\n' + '\n'.join(f'| {a} | {b} |' for a, b in rows) + '\n'

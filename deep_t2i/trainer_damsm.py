@@ -23,6 +23,9 @@ def task_datasets(cfg:BaseConfig, data, tok=None)->tuple:
     if cfg.task == 'anime':
         from deep_t2i.data_anime import anime_datasets, AnimeTokenizer
         return (*anime_datasets(data, cfg), AnimeTokenizer())
+    if cfg.task == 'captions':
+        from deep_t2i.data_captions import captions_datasets
+        return captions_datasets(data, cfg, tok)
     from deep_t2i.data_birds import birds_datasets
     return birds_datasets(data, cfg, tok)
 

@@ -130,7 +130,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def setup(self):
         cfg = self.cfg
-        self.train_ds, self.valid_ds, _ = task_datasets(cfg, self.data, self.tok if cfg.task == 'birds' else None)
+        self.train_ds, self.valid_ds, _ = task_datasets(cfg, self.data, None if cfg.task == 'anime' else self.tok)   # the DAMSM's vocabulary
         seed_everything(cfg.seed)
         self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg).to(self.device))
         channels_last(self.damsm)
