@@ -16,11 +16,11 @@ __all__ = ['cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train'
 
 # %% ../nbs/07_cli.ipynb #eb107e32
 def cmd_synth(a):
-    from deep_t2i.synth import synth_anime, synth_birds, synth_preview
+    from deep_t2i.synth import synth_anime, synth_birds, synth_captions, synth_preview
     if a.n < 1: raise UsageError(f"--n must be at least 1, got {a.n}")
     if a.classes is not None and a.task != 'birds': raise UsageError("--classes is for birds only (anime classes are its tag pairs)")
     kw = {} if a.classes is None else dict(n_classes=a.classes)
-    out = (synth_anime if a.task == 'anime' else synth_birds)(a.out, n=a.n, seed=a.seed, **kw)
+    out = {'anime': synth_anime, 'birds': synth_birds, 'captions': synth_captions}[a.task](a.out, n=a.n, seed=a.seed, **kw)
     print(f"wrote {a.n} synthetic {a.task} images to {out}")
     if a.preview:
         synth_preview(a.task, out, a.preview)
@@ -59,7 +59,16 @@ def train_config(a):
     img_size = a.img_size
     if a.task == 'captions' and img_size is None and a.what == 'gan' and a.damsm is not None and (Path(a.damsm) / 'config.json').exists():
         img_size = load_config(Path(a.damsm) / 'config.json').img_size          # the GAN draws at its DAMSM's size
-    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, img_size=img_size,
+    extra = {}
+    if a.square is not None or a.background is not None:
+        if a.task != 'captions': raise UsageError("--square and --background are for your own data (--task captions)")
+        if a.background is not None:
+            try: bg = tuple(int(v) for v in a.background.split(','))
+            except ValueError: bg = ()
+            if len(bg) != 3 or not all(0 <= v <= 255 for v in bg): raise UsageError(f"--background must be R,G,B with values 0-255, got {a.background!r}")
+            extra['background'] = bg
+        if a.square is not None: extra['square'] = a.square
+    return get_config(a.task, a.preset, a.config, seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, img_size=img_size, **extra,
                       deterministic=True if a.deterministic else None, tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
 
 def cmd_train(a):
@@ -89,6 +98,8 @@ def add_train_parser(sub):
         s = tsub.add_parser(what, help=hlp)
         s.add_argument('--task', choices=['anime', 'birds', 'captions'], help="anime, birds, or captions (your own images); default: what --data's layout says")
         s.add_argument('--img-size', type=int, choices=[64, 128, 256], help='captions only: output size (default 64; a GAN run takes its DAMSM run\'s)')
+        s.add_argument('--square', choices=['crop', 'pad'], help='captions only: make pictures square by a centre crop (default) or by padding')
+        s.add_argument('--background', help='captions only: R,G,B shown through transparency and padding (default 255,255,255)')
         s.add_argument('--data', type=Path, required=True, help='data folder (see `deep_t2i synth` / `prepare`)')
         s.add_argument('--out', type=Path, required=True, help='run folder: config, checkpoints, samples, metrics, export')
         if what == 'gan': s.add_argument('--damsm', type=Path, help='folder of the DAMSM run to use (required)')
@@ -209,7 +220,8 @@ def build_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='deep_t2i', description="Text-to-image GANs: anime heads from tags, birds from captions.")
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     s = sub.add_parser('synth', help='write a synthetic dataset in the real on-disk layout')
-    s.add_argument('task', choices=['anime', 'birds']); s.add_argument('out', type=Path)
+    s.add_argument('task', choices=['anime', 'birds', 'captions'], help='captions: coloured shapes with English and French captions (an own-data example)')
+    s.add_argument('out', type=Path)
     s.add_argument('--n', type=int, default=3000, help='number of images (default 3000)')
     s.add_argument('--seed', type=int, default=0)
     s.add_argument('--classes', type=int, help='birds: number of colour-pattern classes (default 200, a quarter of them test classes)')

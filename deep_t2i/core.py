@@ -122,6 +122,7 @@ class CaptionsConfig(BaseConfig):
     flip:bool = True
     mask_same_class:bool = True  # same label (or, without labels, the same image) is not a negative
     square:str = 'crop'          # non-square images: 'crop' (centre) or 'pad' (with `background`)
+    image_cache:bool = True      # keep resized copies (DATA/.deep_t2i_cache): big photos are decoded once, not every epoch
     background:tuple = (255, 255, 255)   # where transparency and padding show
 
 # %% ../nbs/00_core.ipynb #b5678f61

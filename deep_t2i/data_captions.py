@@ -5,6 +5,7 @@
 # %% ../nbs/01e_data_captions.ipynb #2b7de4d0
 from __future__ import annotations
 import csv, io, json, re, warnings
+import numpy as np
 from collections import Counter
 from pathlib import Path
 import pandas as pd
@@ -14,7 +15,8 @@ from .data import *
 from .data_birds import WordTokenizer, unicode_words
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'read_captions_folder', 'problem_summary', 'make_square', 'CaptionsDataset', 'captions_datasets']
+__all__ = ['IMAGE_EXTS', 'read_captions_folder', 'problem_summary', 'make_square', 'CaptionsDataset', 'image_cache_dir',
+           'captions_datasets']
 
 # %% ../nbs/01e_data_captions.ipynb #8f5e1a6e
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -116,13 +118,35 @@ def make_square(img, how:str='crop', background=(255, 255, 255)):
 class CaptionsDataset(CaptionDataset):
     "Own captioned images: (square image, ids of one of its captions drawn per (seed, epoch, index), length, class)."
     def __init__(self, df:pd.DataFrame, tok:WordTokenizer, img_size:int=64, flip:bool=False, seed:int=0, square:str='crop',
-                 background=(255, 255, 255), classes:dict=None):
+                 background=(255, 255, 255), classes:dict=None, cache_dir=None):
         super().__init__(img_size, tok.max_len, flip, seed)
         self.df, self.tok, self.n_items, self.square, self.background = df.reset_index(drop=True), tok, len(df), square, tuple(background)
-        self.classes = classes
-    def load(self, i):
+        self.classes, self.cache_dir = classes, (Path(cache_dir) if cache_dir else None)
+    def decode(self, i):
+        "The image of row i, upright, RGB, square and at img_size (None if unreadable)."
+        from PIL import Image
         img = load_image(self.df.file[i], self.background)
-        return None if img is None else make_square(img, self.square, self.background)
+        return None if img is None else make_square(img, self.square, self.background).resize((self.img_size, self.img_size), Image.BICUBIC)
+    def load(self, i):
+        "`decode`, through the cache when there is one: a resized copy per (file, its size and time, img_size, square, background)."
+        if self.cache_dir is None: return self.decode(i)
+        import hashlib, os
+        from PIL import Image
+        f = self.df.file[i]
+        try: st = os.stat(f)
+        except OSError: return self.decode(i)                          # gone since the scan: decode warns and skips it
+        key = hashlib.sha1(f"{f}|{st.st_size}|{st.st_mtime_ns}|{self.img_size}|{self.square}|{self.background}".encode()).hexdigest()
+        c = self.cache_dir / key[:2] / f'{key}.npy'
+        if c.exists():
+            try: return Image.fromarray(np.load(c))
+            except Exception: pass                                      # a damaged cache file is rebuilt
+        img = self.decode(i)
+        if img is not None:
+            c.parent.mkdir(parents=True, exist_ok=True)
+            tmp = c.with_suffix(f'.{os.getpid()}.tmp')
+            with open(tmp, 'wb') as fh: np.save(fh, np.asarray(img))
+            os.replace(tmp, c)
+        return img
     def caption_ids(self, i, rng):
         caps = self.df.captions[i]
         return self.tok.encode(caps[rng.integers(len(caps))])
@@ -131,6 +155,13 @@ class CaptionsDataset(CaptionDataset):
         return self.classes[self.df.label[i]] if self.classes else int(self.df['row'][i])
 
 # %% ../nbs/01e_data_captions.ipynb #8dec40dd
+def image_cache_dir(data)->Path:
+    "Where resized copies of a folder's images go: DATA/.deep_t2i_cache, or ~/.cache/deep_t2i/<hash of DATA> when DATA is read-only."
+    import hashlib, os
+    d = Path(data).resolve() / '.deep_t2i_cache'
+    try: d.mkdir(exist_ok=True); return d
+    except OSError: return Path(os.path.expanduser('~/.cache/deep_t2i')) / hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:16]
+
 def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tuple:
     "(train, test, tokenizer) of a captions folder: its own split, else a seeded split by image (`cfg.valid_pct`); the vocabulary from the training captions unless given."
     import sys
@@ -147,5 +178,5 @@ def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tu
     labels = sorted(df.label.dropna().unique())
     classes = {l: k for k, l in enumerate(labels)} if labels and df.label.notna().all() else None
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len, rule='unicode')
-    kw = dict(square=cfg.square, background=cfg.background, classes=classes)
+    kw = dict(square=cfg.square, background=cfg.background, classes=classes, cache_dir=image_cache_dir(path) if cfg.image_cache else None)
     return (CaptionsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed, **kw), CaptionsDataset(te, tok, cfg.img_size, False, cfg.seed, **kw), tok)

@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from .core import *
+from .files import atomic_write_bytes
 from .progress import *
 from .data_anime import HAIRS, EYES, read_anime_tags, anime_datasets
 from .data_birds import read_birds, birds_datasets
 
 # %% auto #0
-__all__ = ['COLORS', 'SKINS', 'BIRD_PARTS', 'BIRD_PALETTE', 'PART_WORDS', 'COLOR_WORDS', 'jitter', 'draw_anime_head',
-           'synth_anime', 'bird_classes', 'draw_bird', 'bird_caption', 'synth_birds', 'synth_preview']
+__all__ = ['COLORS', 'SKINS', 'BIRD_PARTS', 'BIRD_PALETTE', 'PART_WORDS', 'COLOR_WORDS', 'SHAPE_COLOURS', 'SHAPE_FR', 'jitter',
+           'draw_anime_head', 'synth_anime', 'bird_classes', 'draw_bird', 'bird_caption', 'synth_birds',
+           'synth_preview', 'synth_captions']
 
 # %% ../nbs/01c_data_synth.ipynb #44f67ed1
 COLORS = {
@@ -170,9 +172,47 @@ def synth_preview(task:str, data, out, n:int=32):
     from deep_t2i.images import image_grid, to_pil
     if task == 'anime':
         ds = anime_datasets(data, AnimeConfig(valid_pct=0))[0]
+    elif task == 'captions':
+        from deep_t2i.data_captions import captions_datasets
+        ds = captions_datasets(data, CaptionsConfig(valid_pct=0, flip=False, image_cache=False), progress=False)[0]
     else:
         ds = birds_datasets(data, BirdsConfig(img_size=128, train_on_all=True))[0]
     imgs = [to_pil(ds[i][0]) for i in range(min(n, len(ds)))]
     grid = image_grid(imgs, ncol=8)
     grid.save(out)
     return grid
+
+# %% ../nbs/01c_data_synth.ipynb #7fd9b40f
+SHAPE_COLOURS = {'red': (215, 30, 30), 'blue': (35, 70, 215), 'green': (40, 160, 50), 'yellow': (240, 215, 40), 'purple': (130, 50, 175), 'orange': (245, 130, 20)}
+SHAPE_FR = {'red': 'rouge', 'blue': 'bleu', 'green': 'vert', 'yellow': 'jaune', 'purple': 'violet', 'orange': 'orange',
+            'circle': 'cercle', 'square': 'carré', 'triangle': 'triangle'}
+
+def synth_captions(out, n:int=3000, seed:int=0, progress:bool=True)->Path:
+    "Write a captioned-pictures folder (pics/*.png + metadata.jsonl) of coloured shapes."
+    import json
+    out = Path(out); (out / 'pics').mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows, bar = [], Progress(n, 'shapes', progress)
+    for i in range(n):
+        colour, shape = rng.choice(list(SHAPE_COLOURS)), rng.choice(['circle', 'square', 'triangle'])
+        w, h = int(rng.integers(56, 97)), int(rng.integers(48, 81))
+        rgba = i % 5 == 0
+        im = Image.new('RGBA' if rgba else 'RGB', (w, h), (0, 0, 0, 0) if rgba else tuple(int(c) for c in rng.integers(150, 250, 3)))
+        d = ImageDraw.Draw(im)
+        if not rgba and rng.random() < 0.3:                                   # a checked background on some
+            for x in range(0, w, 8):
+                for y in range(0, h, 8):
+                    if (x + y) // 8 % 2: d.rectangle([x, y, x + 7, y + 7], fill=(210, 210, 210))
+        s = int(min(w, h) * rng.uniform(0.4, 0.7)); cx, cy = w // 2 + int(rng.integers(-4, 5)), h // 2 + int(rng.integers(-4, 5))
+        box = [cx - s // 2, cy - s // 2, cx + s // 2, cy + s // 2]
+        fill = jitter(rng, SHAPE_COLOURS[colour]) + ((255,) if rgba else ())
+        if shape == 'circle': d.ellipse(box, fill=fill)
+        elif shape == 'square': d.rectangle(box, fill=fill)
+        else: d.polygon([(cx, box[1]), (box[2], box[3]), (box[0], box[3])], fill=fill)
+        im.save(out / 'pics' / f'{i:05d}.png')
+        rows.append({'file_name': f'pics/{i:05d}.png', 'text': [f'a {colour} {shape}', f'un {SHAPE_FR[shape]} {SHAPE_FR[colour]}'],
+                     'label': f'{colour} {shape}'})
+        bar.update(i + 1)
+    bar.close()
+    atomic_write_bytes(out / 'metadata.jsonl', ('\n'.join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n').encode())
+    return out
