@@ -70,23 +70,11 @@ def grad_norm(module):
     return float(torch.stack(gs).norm()) if gs else 0.0
 
 def make_shapes_folder(d, n=48, seed=0):
-    "A folder of captioned pictures the way users have them: non-square PNGs (some RGBA) + metadata.jsonl, captions in two languages."
-    import json, random
-    from PIL import Image, ImageDraw
-    d = Path(d); (d / 'pics').mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    colours = {'red': (220, 30, 30), 'blue': (30, 60, 220), 'green': (30, 170, 60), 'yellow': (240, 220, 40)}
-    fr = {'red': 'rouge', 'blue': 'bleu', 'green': 'vert', 'yellow': 'jaune'}
-    rows = []
-    for i in range(n):
-        c, shape = rng.choice(list(colours)), rng.choice(['circle', 'square'])
-        mode = 'RGBA' if i % 5 == 0 else 'RGB'
-        im = Image.new(mode, (48, 36), (0, 0, 0, 0) if mode == 'RGBA' else (200, 200, 200))
-        dr = ImageDraw.Draw(im); box = [12, 6, 36, 30]
-        (dr.ellipse if shape == 'circle' else dr.rectangle)(box, fill=colours[c] + ((255,) if mode == 'RGBA' else ()))
-        im.save(d / 'pics' / f'{i}.png')
-        fr_shape = 'cercle' if shape == 'circle' else 'carré'
-        rows.append({'file_name': f'pics/{i}.png', 'text': [f'a {c} {shape}', f'un {fr_shape} {fr[c]}']})
-    rows += [{'file_name': 'pics/missing.png', 'text': 'a lost picture'}, {'file_name': '../outside.png', 'text': 'escape'}]
-    (d / 'metadata.jsonl').write_text('\n'.join(json.dumps(r, ensure_ascii=False) for r in rows) + '\n')
+    "The own-data example folder (`deep_t2i synth captions`) plus two bad entries: a missing picture and a path leaving the folder."
+    import json
+    from deep_t2i.synth import synth_captions
+    d = synth_captions(Path(d), n=n, seed=seed, progress=False)
+    with open(d / 'metadata.jsonl', 'a') as f:
+        for r in ({'file_name': 'pics/missing.png', 'text': 'a lost picture'}, {'file_name': '../outside.png', 'text': 'escape'}):
+            f.write(json.dumps(r) + '\n')
     return d
