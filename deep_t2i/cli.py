@@ -57,8 +57,11 @@ def train_config(a):
         if cfg.task != a.task: raise UsageError(f"{a.out} is a {cfg.task} run, not {a.task}")
         return cfg.replace(**{k: v for k, v in ((ep_key, a.epochs), ('num_workers', a.workers), ('tensorboard', a.tensorboard or None)) if v is not None})   # the data-loading processes may change on resume
     img_size = a.img_size
-    if a.task == 'captions' and img_size is None and a.what == 'gan' and a.damsm is not None and (Path(a.damsm) / 'config.json').exists():
-        img_size = load_config(Path(a.damsm) / 'config.json').img_size          # the GAN draws at its DAMSM's size
+    if a.task == 'captions' and a.what == 'gan' and a.damsm is not None and (Path(a.damsm) / 'config.json').exists():
+        damsm_size = load_config(Path(a.damsm) / 'config.json').img_size          # the GAN draws at its DAMSM's size
+        if img_size is not None and img_size != damsm_size:
+            raise UsageError(f"--img-size {img_size} differs from the DAMSM run's {damsm_size}: train a DAMSM at {img_size}, or leave --img-size out")
+        img_size = damsm_size
     extra = {}
     if a.square is not None or a.background is not None:
         if a.task != 'captions': raise UsageError("--square and --background are for your own data (--task captions)")

@@ -35,7 +35,7 @@ def image_to_rgb(im, background=(255, 255, 255)):
     from PIL import Image
     if im.mode in ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I', 'F'):              # 16-bit (or wider) single channel
         a = np.asarray(im, dtype=np.float64)
-        scale = 257. if im.mode.startswith('I;16') or a.max(initial=0) > 255 else 1.
+        scale = 257. if im.mode.startswith('I;16') or a.max(initial=0) > 255 else (1 / 255 if im.mode == 'F' and a.max(initial=0) <= 1 else 1.)
         im = Image.fromarray(np.clip(a / scale, 0, 255).round().astype(np.uint8))
     if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
     if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La'):

@@ -22,8 +22,14 @@ def clean_words(caption:str)->list:
     return re.findall(r'[a-z0-9]+', caption.lower())
 
 def unicode_words(caption:str)->list:
-    "Lower-cased word tokens of a caption in any language: runs of Unicode letters and digits (`café`, `日本`)."
-    return [w for w in re.findall(r'\w+', caption.lower()) if w.strip('_')]
+    "Lower-cased word tokens of a caption in any language: runs of Unicode letters, combining marks and digits (`café`, `日本`, `हिन्दी`), NFC-normalised."
+    import unicodedata
+    words, cur = [], []
+    for ch in unicodedata.normalize('NFC', caption.lower()):
+        if unicodedata.category(ch)[0] in 'LMN': cur.append(ch)
+        elif cur: words.append(''.join(cur)); cur = []
+    if cur: words.append(''.join(cur))
+    return words
 
 WORD_RULES = {'ascii': clean_words, 'unicode': unicode_words}
 

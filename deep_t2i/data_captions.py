@@ -15,8 +15,8 @@ from .data import *
 from .data_birds import WordTokenizer, unicode_words
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'read_captions_folder', 'problem_summary', 'make_square', 'CaptionsDataset', 'image_cache_dir',
-           'captions_datasets']
+__all__ = ['IMAGE_EXTS', 'SPLITS', 'read_captions_folder', 'problem_summary', 'make_square', 'CaptionsDataset', 'image_cache_dir',
+           'path_hash', 'captions_datasets']
 
 # %% ../nbs/01e_data_captions.ipynb #8f5e1a6e
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp', '.gif', '.tif', '.tiff')
@@ -41,7 +41,14 @@ def _metadata_rows(meta:Path, problems:list)->list:
         r = csv.DictReader(io.StringIO(text))
         if not r.fieldnames or not {'file_name', 'text'} <= set(r.fieldnames):
             raise DeepT2IError(f"{meta} needs the columns file_name and text (it has: {', '.join(r.fieldnames or [])})")
-        for d in r: rows.append((d.get('file_name') or '', d.get('text') or '', d.get('split') or None, d.get('label') or None))
+        for d in r:
+            text = d.get('text') or ''
+            if text.lstrip().startswith('['):                  # a JSON list of captions in one cell
+                try:
+                    lst = json.loads(text)
+                    if isinstance(lst, list) and all(isinstance(t, str) for t in lst): text = lst
+                except ValueError: pass
+            rows.append((d.get('file_name') or '', text, d.get('split') or None, d.get('label') or None))
     else:
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip(): continue
@@ -52,6 +59,15 @@ def _metadata_rows(meta:Path, problems:list)->list:
             rows.append((str(d['file_name']), d['text'], d.get('split'), None if d.get('label') is None else str(d['label'])))
     return rows
 
+SPLITS = {'train': 'train', 'training': 'train', 'test': 'test', 'testing': 'test', 'valid': 'test', 'validation': 'test', 'val': 'test', 'dev': 'test'}
+
+def _split_value(v, where):
+    "'train', 'test' (validation names count as test) or None; anything else is an error naming it."
+    if v is None or (isinstance(v, str) and not v.strip()): return None
+    s = SPLITS.get(str(v).strip().lower())
+    if s is None: raise DeepT2IError(f"{where}: split {v!r}: use train or test (valid, validation, val and dev count as test)")
+    return s
+
 # %% ../nbs/01e_data_captions.ipynb #0aeec4e9
 def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or with <image>.txt captions; optionally train/ and test/
                          progress:bool=True)->tuple:
@@ -60,7 +76,8 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
     root = Path(path)
     if not root.is_dir(): raise DeepT2IError(f"{root} is not a folder")
     subs = [s for s in ('train', 'test') if (root / s).is_dir()]
-    parts = [(root / s, s) for s in subs] or [(root, None)]
+    root_meta = any((root / m).exists() for m in ('metadata.jsonl', 'metadata.csv'))
+    parts = [(root, None)] if root_meta or not subs else [(root / s, s) for s in subs]   # metadata at the top covers train/ and test/ too
     problems, entries, empty = [], {}, set()      # file -> dict(captions, label, split); files already reported for an empty caption
     for folder, split in parts:
         metas = [folder / m for m in ('metadata.jsonl', 'metadata.csv') if (folder / m).exists()]
@@ -68,7 +85,9 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
             for fname, text, row_split, label in _metadata_rows(metas[0], problems):
                 f = _inside(folder, fname)
                 if f is None: problems.append((f'{metas[0]}: {fname!r}', 'path leaves the folder')); continue
-                e = entries.setdefault(f, dict(captions=[], label=label, split=split or (row_split if row_split in ('train', 'test') else None)))
+                first = Path(fname).parts[0].lower() if Path(fname).parts else ''
+                s = split or _split_value(row_split, metas[0]) or (first if first in ('train', 'test') else None)
+                e = entries.setdefault(f, dict(captions=[], label=label, split=s))
                 for t in (text if isinstance(text, list) else [text]):
                     if isinstance(t, str) and unicode_words(t): e['captions'].append(t.strip())
                     elif f not in empty: empty.add(f); problems.append((str(f), f'empty caption {t!r}' if isinstance(t, str) else 'caption is not text'))
@@ -142,10 +161,15 @@ class CaptionsDataset(CaptionDataset):
             except Exception: pass                                      # a damaged cache file is rebuilt
         img = self.decode(i)
         if img is not None:
-            c.parent.mkdir(parents=True, exist_ok=True)
-            tmp = c.with_suffix(f'.{os.getpid()}.tmp')
-            with open(tmp, 'wb') as fh: np.save(fh, np.asarray(img))
-            os.replace(tmp, c)
+            try:
+                c.parent.mkdir(parents=True, exist_ok=True)
+                tmp = c.with_suffix(f'.{os.getpid()}.tmp')
+                with open(tmp, 'wb') as fh: np.save(fh, np.asarray(img))
+                os.replace(tmp, c)
+            except OSError as e:                                        # a full disk or a read-only cache never stops training
+                if not getattr(self, '_cache_warned', False):
+                    warnings.warn(f"could not write to the image cache {self.cache_dir} ({e}): going on without it"); self._cache_warned = True
+                self.cache_dir = None
         return img
     def caption_ids(self, i, rng):
         caps = self.df.captions[i]
@@ -155,12 +179,23 @@ class CaptionsDataset(CaptionDataset):
         return self.classes[self.df.label[i]] if self.classes else int(self.df['row'][i])
 
 # %% ../nbs/01e_data_captions.ipynb #8dec40dd
-def image_cache_dir(data)->Path:
-    "Where resized copies of a folder's images go: DATA/.deep_t2i_cache, or ~/.cache/deep_t2i/<hash of DATA> when DATA is read-only."
+def image_cache_dir(data)->Path|None:
+    "Where resized copies of a folder's images go: DATA/.deep_t2i_cache, else ~/.cache/deep_t2i/<hash of DATA>; None if neither is writable."
     import hashlib, os
-    d = Path(data).resolve() / '.deep_t2i_cache'
-    try: d.mkdir(exist_ok=True); return d
-    except OSError: return Path(os.path.expanduser('~/.cache/deep_t2i')) / hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:16]
+    for d in (Path(data).resolve() / '.deep_t2i_cache',
+              Path(os.path.expanduser('~/.cache/deep_t2i')) / hashlib.sha1(str(Path(data).resolve()).encode()).hexdigest()[:16]):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / f'.probe{os.getpid()}'; probe.write_bytes(b''); probe.unlink()     # an existing folder may still be read-only
+            return d
+        except OSError: continue
+    warnings.warn(f"no writable cache folder for {data}: images are decoded every epoch")
+    return None
+
+def path_hash(relpath:str)->float:
+    "A fixed number in [0, 1) for an image's path below the data folder: images with a value under `valid_pct` are held out, so adding, removing or reordering images moves no other image."
+    import hashlib
+    return int(hashlib.sha1(f'deep_t2i|{relpath}'.encode()).hexdigest()[:12], 16) / 16 ** 12
 
 def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tuple:
     "(train, test, tokenizer) of a captions folder: its own split, else a seeded split by image (`cfg.valid_pct`); the vocabulary from the training captions unless given."
@@ -169,11 +204,15 @@ def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tu
     df, problems = read_captions_folder(path, progress=progress)
     if is_main_process(): print(f"{path}: {problem_summary(problems, len(df))}", file=sys.stderr, flush=True)
     df['row'] = range(len(df))
-    if df.split.notna().any():
-        tr, te = df[df.split != 'test'], df[df.split == 'test']
-    else:
-        tr_i, te_i = split_indices(len(df), cfg.valid_pct, cfg.seed)
-        tr, te = df.iloc[tr_i], df.iloc[te_i]
+    root = Path(path).resolve()
+    u = np.array([path_hash(Path(f).resolve().relative_to(root).as_posix() if Path(f).resolve().is_relative_to(root) else f) for f in df.file])
+    hashed = u < cfg.valid_pct
+    if not hashed.any() and len(df) > 1 and cfg.valid_pct > 0: hashed[u.argmin()] = True      # a tiny folder still holds one out
+    test = (df.split == 'test').to_numpy()
+    if not test.any():                                  # no split given, or no test images in it: a fixed split by image
+        if df.split.notna().any() and is_main_process(): print(f"{path}: the data names no test images: holding out {cfg.valid_pct:.0%} by image", file=sys.stderr)
+        test = hashed
+    tr, te = df[~test], df[test]
     if not len(tr): raise DeepT2IError(f"no training images in {path}: every image is in the test split")
     labels = sorted(df.label.dropna().unique())
     classes = {l: k for k, l in enumerate(labels)} if labels and df.label.notna().all() else None

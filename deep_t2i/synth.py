@@ -210,7 +210,8 @@ def synth_captions(out, n:int=3000, seed:int=0, progress:bool=True)->Path:
         elif shape == 'square': d.rectangle(box, fill=fill)
         else: d.polygon([(cx, box[1]), (box[2], box[3]), (box[0], box[3])], fill=fill)
         im.save(out / 'pics' / f'{i:05d}.png')
-        rows.append({'file_name': f'pics/{i:05d}.png', 'text': [f'a {colour} {shape}', f'un {SHAPE_FR[shape]} {SHAPE_FR[colour]}'],
+        a = 'an' if colour[0] in 'aeiou' else 'a'
+        rows.append({'file_name': f'pics/{i:05d}.png', 'text': [f'{a} {colour} {shape}', f'un {SHAPE_FR[shape]} {SHAPE_FR[colour]}'],
                      'label': f'{colour} {shape}'})
         bar.update(i + 1)
     bar.close()

@@ -124,6 +124,9 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
         if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
         shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'image_encoder', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
+        if cfg.task == 'captions':
+            shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
+            if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
         cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared})   # the text side is the DAMSM's
         super().__init__(cfg, out, resume, progress)
         self.data, self.damsm_path = data, str(damsm_run)
