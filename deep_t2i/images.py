@@ -4,10 +4,11 @@
 
 # %% ../nbs/00d_images.ipynb #a0493349
 from __future__ import annotations
+import functools
 import numpy as np
 
 # %% auto #0
-__all__ = ['image_pyramid', 'to_pil', 'from_pil', 'image_grid', 'resize']
+__all__ = ['image_pyramid', 'to_pil', 'from_pil_uint8', 'as_float', 'from_pil', 'image_grid', 'resize']
 
 # %% ../nbs/00d_images.ipynb #cb61e6a5
 def image_pyramid(x:torch.Tensor, # (B, 3, H, W) images
@@ -28,14 +29,22 @@ def to_pil(x:torch.Tensor # (3, H, W) in [-1, 1]
     return Image.fromarray(a)
 
 # %% ../nbs/00d_images.ipynb #73cc8bae
-def from_pil(img, size:int=None)->torch.Tensor:
-    "A (3, H, W) tensor in [-1, 1] from a PIL image, resized to `size` if given."
+def from_pil_uint8(img, size:int=None)->torch.Tensor:
+    "A (3, H, W) uint8 tensor of a PIL image, resized (bicubic) to `size` if given: 8-bit storage, a quarter of float's memory."
     import torch
     from PIL import Image
     img = img.convert('RGB')
     if size is not None and img.size != (size, size): img = img.resize((size, size), Image.BICUBIC)
-    a = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return a.float() / 127.5 - 1
+    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
+
+def as_float(x:torch.Tensor)->torch.Tensor:
+    "Images in [-1, 1]: uint8 ones scaled, float ones as they are."
+    import torch
+    return x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x
+
+def from_pil(img, size:int=None)->torch.Tensor:
+    "A (3, H, W) tensor in [-1, 1] from a PIL image, resized to `size` if given."
+    return as_float(from_pil_uint8(img, size))
 
 # %% ../nbs/00d_images.ipynb #8ad2c5b3
 def image_grid(imgs:list, # PIL images, all the same size
@@ -53,6 +62,7 @@ def image_grid(imgs:list, # PIL images, all the same size
     return grid
 
 # %% ../nbs/00d_images.ipynb #6628f9d7
+@functools.lru_cache(maxsize=32)                      # built once per (sizes, device, dtype), not at every forward pass
 def _tf_resize_matrix(n_in:int, n_out:int, device, dtype):
     "(n_out, n_in) weights of TF-FID bilinear resizing: output pixel j samples input position j * n_in / n_out (clamped at the border)."
     import torch
@@ -63,6 +73,7 @@ def _tf_resize_matrix(n_in:int, n_out:int, device, dtype):
     return a.to(device, dtype)
 
 # %% ../nbs/00d_images.ipynb #3e6a093f
+@functools.lru_cache(maxsize=32)
 def _resize_matrix(n_in:int, n_out:int, antialias:bool, device, dtype):
     "(n_out, n_in) weights of 1-d bilinear resizing, read off F.interpolate itself so both agree."
     import torch, torch.nn.functional as F

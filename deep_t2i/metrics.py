@@ -18,9 +18,9 @@ from .progress import *
 from .damsm import TFInception, r_precision
 
 # %% auto #0
-__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'from_pil_uint8', 'as_float', 'attribute_table',
-           'train_attr_classifier', 'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores',
-           'attribute_report', 'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
+__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'train_attr_classifier',
+           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'mean_pairwise_l1',
+           'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -59,17 +59,6 @@ class AttrNet(nn.Module):
         return {k: head(h) for k, head in self.heads.items()}
 
 # %% ../nbs/06_metrics.ipynb #68a93c1b
-def from_pil_uint8(img, size:int)->torch.Tensor:
-    "A (3, size, size) uint8 tensor of a PIL image: `from_pil`'s pixels before their scaling to [-1, 1] (`as_float` does that)."
-    from PIL import Image
-    img = img.convert('RGB')
-    if img.size != (size, size): img = img.resize((size, size), Image.BICUBIC)
-    return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
-
-def as_float(x:torch.Tensor)->torch.Tensor:
-    "Images in [-1, 1]: uint8 ones scaled (exactly as `from_pil` does), float ones as they are."
-    return x.float() / 127.5 - 1 if x.dtype == torch.uint8 else x
-
 def attribute_table(task:str, data)->tuple:
     "(images (N,3,64,64) uint8, DataFrame of attribute names per image, {attribute: class list})."
     from deep_t2i.data import load_image
@@ -244,12 +233,6 @@ def attribute_scores(task, pred:dict, classes:dict, expect:list, ceiling:dict)->
         res['named_parts'] = float(np.mean(named)) if named else None
     res['ceiling'] = ceiling
     return res
-
-def attribute_report(task, data, fakes, expect, seed=0, progress=True)->dict:
-    "Accuracy of the data-trained attribute classifier on generated images `fakes` for the attributes their captions name, and its held-out ceiling."
-    net, classes, ceiling = attribute_judge(task, data, seed, progress)
-    with torch.no_grad(): pred = {k: torch.cat([net(fakes[i:i + 256])[k].argmax(1) for i in range(0, len(fakes), 256)]) for k in classes}
-    return attribute_scores(task, pred, classes, expect, ceiling)
 
 # %% ../nbs/06_metrics.ipynb #90d42cb7
 def mean_pairwise_l1(x:torch.Tensor)->float:

@@ -167,10 +167,10 @@ class Trainer:
         deadline = self._t0 + 60 * max_minutes if max_minutes else None
         bar = self._bar(total)
         with _StopSignals() as signalled:
+            wants_stop = lambda: self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
             while self.epoch < epochs and stop is None:
                 self.loader.sampler.set_epoch(self.epoch, self.batch)
                 self.loader.dataset.set_epoch(self.epoch)
-                wants_stop = lambda: self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
                 for batch in self.loader:
                     torch.manual_seed(step_seed(self.cfg.seed, self.step))
                     pending.append((self.step + 1, self.epoch, self.train_step(batch)))

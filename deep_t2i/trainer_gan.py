@@ -37,14 +37,19 @@ def bce(logits, target:float, weight=None):
 # %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
-    def train_step(self, batch):
+    def encode_batch(self, batch)->tuple:
+        "(real image pyramid, ids, lengths, classes, words, sentence, fakes) of a loader batch: the frozen text encoder, then G."
         cfg = self.cfg
         x, ids, lens, cls = batch
         x, ids, cls = (t.to(self.device, non_blocking=True) for t in (x, ids, cls))   # lengths stay on the CPU, where packing reads them (no GPU sync)
-        mask, real = pad_mask(ids), image_pyramid(channels_last(x), cfg.n_scales)
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
         z = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)
-        with autocast(self.device, cfg.amp): fakes, _ = self.G_ddp(z, words, sent, mask)
+        with autocast(self.device, cfg.amp): fakes, _ = self.G_ddp(z, words, sent, pad_mask(ids))
+        return image_pyramid(channels_last(x), cfg.n_scales), ids, lens, cls, words, sent, fakes
+
+    def train_step(self, batch):
+        cfg = self.cfg
+        real, ids, lens, cls, words, sent, fakes = self.encode_batch(batch)
         d_loss = self.d_step(real, fakes, sent, cls)
         adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
         g_loss = adv + cfg.lambda_damsm * damsm_loss
@@ -163,12 +168,9 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 @torch.no_grad()
 def d_accuracy(t:GANTrainer)->float:
     "How often D tells real (logit > 0) from generated (logit < 0) images, on one training batch (0.5 = chance)."
-    c = t.cfg
-    x, ids, lens, cls = (b.to(t.device) for b in next(iter(t.loader)))
-    words, sent = t.damsm.text(ids, lens)
     G, D = t.G.eval(), t.D.eval()
-    fakes, _ = G(torch.randn(len(x), c.noise_sz, device=t.device), words, sent, pad_mask(ids))
-    u_real, _, _ = D(image_pyramid(channels_last(x), c.n_scales), sent)
+    real, _, _, _, _, sent, fakes = t.encode_batch(next(iter(t.loader)))
+    u_real, _, _ = D(real, sent)
     u_fake, _, _ = D(fakes, sent)
     G.train(); D.train()
     return float(torch.cat([(u_real > 0).float(), (u_fake < 0).float()]).mean())

@@ -178,19 +178,18 @@ def create_app(models:dict=None, # {served name: model source}; 'anime' and 'bir
     "The Flask app; models are loaded here, once per worker. Bad settings raise `ConfigError` (the server does not start)."
     env = {**os.environ, **(settings or {})}
     app = Flask(__name__, static_folder=None)
-    try: hops = int(env.get('TRUSTED_PROXIES') or 0)
-    except ValueError: raise ConfigError(f"TRUSTED_PROXIES must be a number of proxy hops, got {env['TRUSTED_PROXIES']!r}")
+    def number(key, default, least=1):
+        try: v = int(env.get(key) or default)
+        except ValueError: raise ConfigError(f"{key} must be a whole number, got {env[key]!r}")
+        if v < least: raise ConfigError(f"{key} must be at least {least}, got {v}")
+        return v
+    hops = number('TRUSTED_PROXIES', 0, least=0)
     if hops > 0:                                          # only then do X-Forwarded-* headers mean anything
         from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     public_url = (env.get('PUBLIC_URL') or '').rstrip('/') or None
     if public_url and not re.fullmatch(r'https?://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?', public_url):
         raise ConfigError(f"PUBLIC_URL must look like https://host[:port][/path], got {public_url!r}")
-    def number(key, default):
-        try: v = int(env.get(key) or default)
-        except ValueError: raise ConfigError(f"{key} must be a whole number, got {env[key]!r}")
-        if v < 1: raise ConfigError(f"{key} must be at least 1, got {v}")
-        return v
     max_bytes, max_images = number('MAX_BODY_BYTES', 16384), number('MAX_IMAGES', 500)
     if env.get('TORCH_NUM_THREADS'):
         import torch; torch.set_num_threads(number('TORCH_NUM_THREADS', 1))

@@ -55,13 +55,19 @@ def damsm_run(d, cfg, data, inception_weights=None):
 
 def gan_step_parts(t):
     "Set up GANTrainer `t` and run its first batch up to the generator's loss terms: (adversarial, DAMSM)."
-    import torch
-    from deep_t2i.model import pad_mask
     t.setup()
-    x, ids, lens, cls = (b.to(t.device) for b in next(iter(t.loader)))
-    words, sent = t.damsm.text(ids, lens)
-    fakes, _ = t.G_ddp(torch.randn(len(x), t.cfg.noise_sz, device=t.device), words, sent, pad_mask(ids))
+    real, ids, lens, cls, words, sent, fakes = t.encode_batch(next(iter(t.loader)))
     return t.g_losses(fakes, ids, lens, cls, words, sent)
+
+def damsm_term_of(encoder, data, tmp_path, batch_size):
+    "(GANTrainer, its DAMSM loss term on a first batch) for birds with image encoder 'cnn', 'torchvision' (random local weights) or 'tf'."
+    from deep_t2i.core import get_config
+    from deep_t2i.trainer_gan import GANTrainer
+    w = random_inception_weights(Path(tmp_path) / 'inc.pth') if encoder == 'torchvision' else None
+    cfg = get_config('birds', 'small', batch_size=batch_size, image_encoder='cnn' if encoder == 'cnn' else 'inception')
+    damsm = damsm_run(Path(tmp_path) / 'damsm', cfg, data, w)
+    t = GANTrainer(cfg, data, damsm, Path(tmp_path) / 'gan', progress=False, inception_weights=w)
+    return t, gan_step_parts(t)[1]
 
 def grad_norm(module):
     "L2 norm of the gradients a backward pass left on `module`'s parameters (0 if none)."

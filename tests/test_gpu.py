@@ -5,7 +5,7 @@ import pytest, torch
 from deep_t2i.core import get_config
 from deep_t2i.trainer_gan import GANTrainer
 from deep_t2i.trainer_damsm import DAMSMTrainer
-from conftest import random_inception_weights, damsm_run, gan_step_parts, grad_norm
+from conftest import damsm_run, damsm_term_of, grad_norm
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')]
 
@@ -30,11 +30,7 @@ def test_amp_auto_picks_by_capability():
 
 @pytest.mark.parametrize('encoder', ['cnn', 'torchvision'])
 def test_damsm_gradient_reaches_generator_on_cuda(encoder, birds_data, tmp_path):
-    w = random_inception_weights(tmp_path / 'inc.pth') if encoder == 'torchvision' else None
-    cfg = get_config('birds', 'small', batch_size=4, image_encoder='cnn' if encoder == 'cnn' else 'inception')
-    damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
-    t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
-    adv, dl = gan_step_parts(t)
+    t, dl = damsm_term_of(encoder, birds_data, tmp_path, batch_size=4)
     dl.backward()
     assert grad_norm(t.G) > 0 and grad_norm(t.D) == 0
 
