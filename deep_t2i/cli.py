@@ -10,9 +10,9 @@ from .core import DeepT2IError, UsageError
 from .device import AMP_HELP
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo',
-           'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval', 'add_eval_parser', 'cmd_serve',
-           'add_serve_parser', 'build_parser', 'main']
+__all__ = ['DEMO_SLOW', 'cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser',
+           'torch_threads', 'cmd_demo', 'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval',
+           'add_eval_parser', 'cmd_serve', 'add_serve_parser', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #eb107e32
 def cmd_synth(a):
@@ -108,7 +108,7 @@ def add_train_parser(sub):
         if what == 'gan': s.add_argument('--damsm', type=Path, help='folder of the DAMSM run to use (required)')
         s.add_argument('--epochs', type=int); s.add_argument('--batch-size', type=int); s.add_argument('--seed', type=int)
         s.add_argument('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
-        s.add_argument('--preset', choices=['small', 'full'], default='small', help="small: CPU-sized (default); full: the original's sizes")
+        s.add_argument('--preset', choices=['small', 'classic', 'full'], default='small', help="small: CPU-sized, fast-learning options (default); classic: small with the original's losses and rates; full: the original")
         s.add_argument('--config', type=Path, help='JSON file of config overrides')
         s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
         s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
@@ -120,6 +120,11 @@ def add_train_parser(sub):
         s.set_defaults(func=cmd_train)
 
 # %% ../nbs/07_cli.ipynb #e32e17e6
+DEMO_SLOW = dict(damsm_img_s=255, gan_img_s=36)   # the slower of the 2-core machines the demo is sized for (AMD EPYC, 2 cores)
+
+def torch_threads()->int:
+    import torch; return torch.get_num_threads()
+
 def cmd_demo(a):
     import shutil, time
     from deep_t2i.core import get_config
@@ -129,7 +134,14 @@ def cmd_demo(a):
     out, data, t0 = Path(a.out), Path(a.data), time.time()
     if not (data / 'tags.csv').exists():
         print(f"making synthetic anime data in {data} ..."); synth_anime(data, n=3000, seed=0)
-    cfg = get_config('anime', 'small', seed=a.seed)
+    if a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
+    cfg = get_config('anime', 'small', seed=a.seed, epochs=a.epochs)
+    from deep_t2i.trainer_gan import probe_throughput
+    with open(data / 'tags.csv') as f: n_train = int((1 - cfg.valid_pct) * sum(1 for _ in f))   # one line per head
+    sp = probe_throughput(cfg)
+    est = (cfg.damsm_epochs * n_train / sp['damsm_img_s'] + cfg.epochs * n_train / sp['gan_img_s']) / 60
+    print(f"this machine: DAMSM {sp['damsm_img_s']:.0f} img/s, GAN {sp['gan_img_s']:.0f} img/s (batch {cfg.batch_size}, {torch_threads()} threads); "
+          f"training {cfg.damsm_epochs} + {cfg.epochs} epochs of {n_train} heads: ~{est:.1f} min here (sized for 10 min at DAMSM {DEMO_SLOW['damsm_img_s']}, GAN {DEMO_SLOW['gan_img_s']} img/s)")
     print("1/2 training DAMSM (text + image encoders) ...")
     d = DAMSMTrainer(cfg, data, out / 'damsm', resume=True).fit()
     rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
@@ -145,6 +157,7 @@ def add_demo_parser(sub):
     s = sub.add_parser('demo', help='synthetic anime data, DAMSM + GAN on CPU in minutes, samples and plots')
     s.add_argument('--out', type=Path, default=Path('runs/demo')); s.add_argument('--data', type=Path, default=Path('data/anime_synth'))
     s.add_argument('--seed', type=int, default=42)
+    s.add_argument('--epochs', type=int, default=5, help='GAN epochs (default 5: under 10 minutes in all on a slow 2-core machine)')
     s.set_defaults(func=cmd_demo)
 
 # %% ../nbs/07_cli.ipynb #948fc59b

@@ -45,6 +45,14 @@ class BaseConfig:
     self_attn_res:tuple = (64,)  # self-attention resolutions in G
     d_self_attn_res:tuple = (64,)  # self-attention resolutions in D
     arch:str = 'compact'         # G/D layout: 'compact' (residual up/down blocks; the bundled models) or 'original' (the original's blocks and sizes; preset 'full')
+    # faster-learning options (compact layout); the defaults are the original's choices
+    fusion:str = 'none'          # G: 'none', or 'affine' (DF-GAN deep fusion: after every BatchNorm of the up blocks, a per-channel scale and shift computed from sentence + noise)
+    d_head:str = 'two'           # D's caption logit: 'two' (the original's separate unconditional and caption heads) or 'projection' (Miyato & Koyama 2018: unconditional logit + <W sentence, pooled features>)
+    gan_loss:str = 'bce'         # 'bce' (the original's) or 'hinge'
+    ma_gp:float = 0.0            # > 0: DF-GAN's matching-aware gradient penalty on real images with their own captions, this weight (DF-GAN: 2, power 6)
+    d_words:float = 0.0          # > 0: weight of D's auxiliary word classifier (AC-GAN for captions): D learns which words a real image's caption holds, G is trained so that D finds its caption's words
+    mode_seek:float = 0.0        # > 0: weight of MSGAN's mode-seeking term (Mao et al. 2019): a quarter of the batch is drawn again with new noise and G is penalised by 1 / (image distance / noise distance)
+    diffaug:str = ''             # DiffAugment policy for what D sees, real and generated: comma-separated 'translation', 'cutout', 'color' ('' = none)
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)
@@ -131,8 +139,10 @@ PRESETS = {
     'full': dict(arch='original'),
     'small': dict(width=0.125, min_ch=16, noise_sz=64, image_encoder='cnn', emb_sz_anime=32, emb_sz_birds=64, emb_sz_captions=64,
                   attn_res_birds=(32, 64), self_attn_res=(32,), d_self_attn_res=(16,),
-                  batch_size=32, damsm_epochs=10, epochs=10, ckpt_every=200, ema_decay=0.99),
+                  batch_size=32, damsm_epochs=10, epochs=10, ckpt_every=200, ema_decay=0.99,
+                  lr_g=8e-4, lr_d=8e-4, d_words=1.0, mode_seek=1.0),
 }
+PRESETS['classic'] = {**PRESETS['small'], **dict(lr_g=2e-4, lr_d=2e-4, d_words=0.0, mode_seek=0.0)}   # the small sizes with the original's losses and rates
 
 def _preset_overrides(task, preset):
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 # %% auto #0
-__all__ = ['sn_conv', 'sn_linear', 'UpBlock', 'DownBlock', 'SelfAttention', 'WordAttention', 'MinibatchStdDev', 'to_rgb',
-           'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage']
+__all__ = ['DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'SentenceAffine', 'UpBlock', 'DownBlock', 'SelfAttention', 'WordAttention',
+           'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage',
+           'diffaug_ops', 'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #207c890b
 def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=True)->nn.Module:
@@ -22,19 +23,36 @@ def sn_linear(ni:int, nf:int, bias:bool=True)->nn.Module:
     "A spectral-norm `Linear`."
     return spectral_norm(nn.Linear(ni, nf, bias=bias))
 
+# %% ../nbs/02_layers.ipynb #6a73b25e
+class SentenceAffine(nn.Module):
+    "Per-channel `h * (1 + gamma(c)) + beta(c)` with a two-layer MLP of the condition c; zero-initialised output layer (identity at the start)."
+    def __init__(self, cond_dim:int, ch:int, hidden:int=None):
+        super().__init__()
+        hidden = hidden or max(ch, 32)
+        self.mlp = nn.Sequential(nn.Linear(cond_dim, hidden), nn.ReLU(), nn.Linear(hidden, 2 * ch))
+        nn.init.zeros_(self.mlp[-1].weight); nn.init.zeros_(self.mlp[-1].bias)
+    def forward(self, h,      # (B, C, H, W) features
+                c):           # (B, cond_dim) condition
+        g, b = self.mlp(c)[:, :, None, None].chunk(2, 1)                 # (B, C, 1, 1) each
+        return h * (1 + g) + b
+
 # %% ../nbs/02_layers.ipynb #b87c01f9
 class UpBlock(nn.Module):
-    "x2 nearest upsample, conv-BN-LReLU twice, plus a 1x1 residual path."
-    def __init__(self, ni:int, nf:int):
+    "x2 nearest upsample, conv-BN-LReLU twice, plus a 1x1 residual path; with `cond_dim` > 0 each BN output is modulated by a `SentenceAffine`."
+    def __init__(self, ni:int, nf:int, cond_dim:int=0):
         super().__init__()
         self.conv1, self.bn1 = sn_conv(ni, nf), nn.BatchNorm2d(nf)
         self.conv2, self.bn2 = sn_conv(nf, nf), nn.BatchNorm2d(nf)
         self.skip = sn_conv(ni, nf, 1)
-    def forward(self, x):                         # (B, ni, H, W)
+        self.aff1, self.aff2 = (SentenceAffine(cond_dim, nf), SentenceAffine(cond_dim, nf)) if cond_dim else (None, None)
+    def forward(self, x,                          # (B, ni, H, W)
+                c=None):                          # (B, cond_dim) condition (with `cond_dim` > 0)
         x = F.interpolate(x, scale_factor=2, mode='nearest')       # (B, ni, 2H, 2W)
-        h = F.leaky_relu(self.bn1(self.conv1(x)), 0.2)
-        h = F.leaky_relu(self.bn2(self.conv2(h)), 0.2)
-        return h + self.skip(x)                   # (B, nf, 2H, 2W)
+        h = self.bn1(self.conv1(x))
+        if self.aff1 is not None: h = self.aff1(h, c)
+        h = self.bn2(self.conv2(F.leaky_relu(h, 0.2)))
+        if self.aff2 is not None: h = self.aff2(h, c)
+        return F.leaky_relu(h, 0.2) + self.skip(x)  # (B, nf, 2H, 2W)
 
 class DownBlock(nn.Module):
     "conv-LReLU twice then /2 average pooling, plus a 1x1 residual path."
@@ -150,3 +168,43 @@ class OriginalDownStage(nn.Module):
     def forward(self, img, h=None):
         x = self.rgb(img) if h is None else h + self.rgb(img)                  # (B, ni, r, r)
         return F.avg_pool2d(self.conv(self.res(self.sa(x))), 2)                # (B, nf, r/2, r/2)
+
+# %% ../nbs/02_layers.ipynb #0da6b87b
+DIFFAUG_OPS = ('translation', 'cutout', 'color')
+
+def diffaug_ops(policy:str)->tuple:
+    "The operations of a DiffAugment policy string such as 'translation,cutout' (checked)."
+    from deep_t2i.core import UsageError
+    ops = tuple(p.strip() for p in (policy or '').split(',') if p.strip())
+    bad = [o for o in ops if o not in DIFFAUG_OPS]
+    if bad: raise UsageError(f"unknown DiffAugment operation(s) {', '.join(map(repr, bad))}: expected a comma-separated list of {', '.join(DIFFAUG_OPS)}")
+    return ops
+
+def diff_augment(imgs:list, # image pyramid, smallest first, each (B, 3, r, r) in [-1, 1]
+                 policy:str)->list:
+    "The pyramid with one random transform per image (the same at every scale), differentiable in the pixels; uses torch's global RNG."
+    ops = diffaug_ops(policy)
+    if not ops: return imgs
+    out, B, dev, S = list(imgs), imgs[-1].shape[0], imgs[-1].device, imgs[-1].shape[-1]
+    u = lambda *s: torch.rand(B, *s, device=dev)
+    if 'color' in ops:
+        br, sat, con = u(1, 1, 1) - 0.5, u(1, 1, 1) * 2, u(1, 1, 1) + 0.5
+        def color(x):
+            x = x + br.to(x.dtype)
+            m = x.mean(1, keepdim=True); x = (x - m) * sat.to(x.dtype) + m
+            m = x.mean([1, 2, 3], keepdim=True); return (x - m) * con.to(x.dtype) + m
+        out = [color(x) for x in out]
+    if 'translation' in ops:
+        px = torch.round((u(2) * 2 - 1) * (S // 8))                                  # whole pixels at the largest scale
+        theta = torch.zeros(B, 2, 3, device=dev); theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = -2 * px / S                                                   # normalised coordinates span 2
+        out = [F.grid_sample(x, F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False),
+                             mode='bilinear', padding_mode='zeros', align_corners=False) for x in out]
+    if 'cutout' in ops:
+        ctr = u(2, 1, 1)                                                               # centre (x, y) in [0, 1]
+        def cut(x):
+            r = x.shape[-1]; g = (torch.arange(r, device=dev, dtype=torch.float32) + 0.5) / r
+            inside = ((g[None, :, None] - ctr[:, 1]).abs() < 0.25) & ((g[None, None, :] - ctr[:, 0]).abs() < 0.25)   # (B, r, r): rows, columns
+            return x * (~inside).to(x.dtype)[:, None]
+        out = [cut(x) for x in out]
+    return out

@@ -162,14 +162,16 @@ def eval_captions(task:str, data, model, n:int, seed:int=0)->tuple:
     return caps, cls, expect, test
 
 # %% ../nbs/06_metrics.ipynb #a471d45e
-def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bool=True, fid:bool=True)->dict:
+def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bool=True, fid:bool=True,
+             judge:tuple=None)->dict:   # an `attribute_judge` of `data` made earlier (the same judge for many models)
     "FID, R-precision and attribute accuracy of `model` (a `T2IModel` with its DAMSM image encoder) on `data`, streamed batch by batch."
     from deep_t2i.data import make_loader
     from deep_t2i.inference import sample_noise
     task = model.cfg.task
     caps, cls, expect, test = eval_captions(task, data, model, n, seed)
     report = dict(n=n, model=model.name, data=str(data), task=task, seed=seed)
-    judge = attribute_judge(task, data, seed, progress) if expect else None      # trained first: generated images are judged as they come
+    if expect and judge is None: judge = attribute_judge(task, data, seed, progress)   # trained first: generated images are judged as they come
+    if not expect: judge = None
     ff = FIDFeatures() if fid else None
     # generate and measure batch by batch: memory holds features, not images (about 10 KB per image)
     g_feats, fid_fake, preds = [], [], []
@@ -208,7 +210,7 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
         report['attribute_accuracy'] = None
         report['attribute_accuracy_reason'] = ("own data has no attribute labels" if task == 'captions' else
                                                f"no attribute labels in {data} (attributes.csv)")
-    if len(test) < 1000:
+    if ff is not None and len(test) < 1000:
         msg = f"FID against {len(test)} test images is unstable (thousands are needed; the field uses 10k-30k): compare it only between models on the same data"
         warnings.warn(msg); report['warnings'] = [msg]
     report['diversity'] = seed_diversity(model, caps, test, seed=seed)

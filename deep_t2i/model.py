@@ -12,8 +12,8 @@ from .core import *
 from .layers import *
 
 # %% auto #0
-__all__ = ['CH_TABLE', 'ARCHS', 'TextEncoder', 'pad_mask', 'channels', 'resolutions', 'arch_of', 'Generator', 'Discriminator',
-           'n_params']
+__all__ = ['CH_TABLE', 'ARCHS', 'FUSIONS', 'D_HEADS', 'GAN_LOSSES', 'TextEncoder', 'pad_mask', 'channels', 'resolutions',
+           'arch_of', 'Generator', 'Discriminator', 'n_params']
 
 # %% ../nbs/03a_model.ipynb #b0618d06
 class TextEncoder(nn.Module):
@@ -54,12 +54,20 @@ def resolutions(cfg:BaseConfig)->list:
 
 # %% ../nbs/03a_model.ipynb #d813215f
 ARCHS = ('compact', 'original')
+FUSIONS, D_HEADS, GAN_LOSSES = ('none', 'affine'), ('two', 'projection'), ('bce', 'hinge')
 
 def arch_of(cfg:BaseConfig)->str:
     "The config's G/D layout, checked."
     if cfg.arch not in ARCHS: raise UsageError(f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     if cfg.arch == 'original' and any(r >= cfg.img_size for r in cfg.attn_res):
         raise UsageError(f"arch 'original' attends to the words at a stage's input resolution: attn_res {cfg.attn_res} must be below img_size {cfg.img_size}")
+    for k, ok in (('fusion', FUSIONS), ('d_head', D_HEADS), ('gan_loss', GAN_LOSSES)):
+        if getattr(cfg, k) not in ok: raise UsageError(f"{k} must be one of {', '.join(ok)}, got {getattr(cfg, k)!r}")
+    if cfg.arch == 'original' and (cfg.fusion != 'none' or cfg.d_head != 'two'):
+        raise UsageError("fusion and d_head='projection' are options of the compact layout: arch 'original' keeps the original's blocks (use arch 'compact')")
+    for k in ('ma_gp', 'd_words', 'mode_seek'):
+        if not getattr(cfg, k) >= 0: raise UsageError(f"{k} must be 0 (off) or a positive weight, got {getattr(cfg, k)}")
+    diffaug_ops(cfg.diffaug)
     return cfg.arch
 
 # %% ../nbs/03a_model.ipynb #10797c94
@@ -77,11 +85,12 @@ class Generator(nn.Module):
             return
         self.fc = sn_linear(cfg.noise_sz + cfg.emb_sz, c4 * 16)
         self.bn0 = nn.BatchNorm2d(c4)
+        cond_dim = cfg.noise_sz + cfg.emb_sz if cfg.fusion == 'affine' else 0      # deep fusion: every block sees sentence + noise
         self.blocks, self.attn, self.merge, self.sa = nn.ModuleList(), nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict()
         self.rgb = nn.ModuleList([to_rgb(c4)])
         for r in self.res[1:]:
             ni, nf = channels(cfg, r // 2), channels(cfg, r)
-            self.blocks.append(UpBlock(ni, nf))
+            self.blocks.append(UpBlock(ni, nf, cond_dim))
             if r in cfg.attn_res:
                 self.attn[str(r)] = WordAttention(nf, cfg.emb_sz)
                 self.merge[str(r)] = nn.Sequential(sn_conv(2 * nf, nf, 1), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2))
@@ -89,13 +98,13 @@ class Generator(nn.Module):
             self.rgb.append(to_rgb(nf))
 
     def forward(self, noise, words, sent, mask):
-        B = noise.shape[0]
-        h = self.fc(torch.cat([noise, sent], 1)).view(B, -1, 4, 4)             # (B, C4, 4, 4)
+        B, cond = noise.shape[0], torch.cat([noise, sent], 1)                  # (B, Z + D)
+        h = self.fc(cond).view(B, -1, 4, 4)                                        # (B, C4, 4, 4)
         h = F.leaky_relu(self.bn0(h), 0.2)
         if self.arch == 'original': return self._forward_original(h, words, mask)
         imgs, attns = [self.rgb[0](h)], {}
         for r, block, rgb in zip(self.res[1:], self.blocks, self.rgb[1:]):
-            h = block(h)                                                        # (B, C_r, r, r)
+            h = block(h, cond if self.cfg.fusion == 'affine' else None)         # (B, C_r, r, r)
             if str(r) in self.attn:
                 c, attns[r] = self.attn[str(r)](h, words, mask)                 # (B, C_r, r, r), (B, T, r, r)
                 h = h + self.merge[str(r)](torch.cat([h, c], 1))
@@ -114,10 +123,12 @@ class Generator(nn.Module):
 
 # %% ../nbs/03a_model.ipynb #c0520a58
 class Discriminator(nn.Module):
-    "[images 4..S] -> 4x4 features; `uncond(f)` and `cond(f, sentence)` logits (B,)."
-    def __init__(self, cfg:BaseConfig):
+    "[images 4..S] -> 4x4 features; `uncond(f)` and `cond(f, sentence)` logits (B,); with `n_words` > 0, `words(f)`: logits (B, n_words) of each vocabulary word being in the caption."
+    def __init__(self, cfg:BaseConfig, n_words:int=0):
         super().__init__()
         self.cfg, self.res, self.arch = cfg, resolutions(cfg), arch_of(cfg)
+        c_f = channels(cfg, 4) + 1 if self.arch == 'original' else channels(cfg, min(8, self.res[-1]))   # channels of `features`
+        self.word_head = nn.Linear(c_f, n_words) if n_words else None
         if self.arch == 'original':
             ch, c4 = (lambda r: channels(cfg, r)), channels(cfg, 4)
             self.stages = nn.ModuleDict({str(r): OriginalDownStage(ch(r), ch(r // 2), r in cfg.d_self_attn_res) for r in reversed(self.res[1:])})
@@ -138,8 +149,10 @@ class Discriminator(nn.Module):
         self.mbstd = MinibatchStdDev()
         self.conv4 = nn.Sequential(sn_conv(ch(8) + c4 + 1, c4), nn.LeakyReLU(0.2))
         self.uncond_out = sn_conv(c4, 1, 4, padding=0)
-        self.cond_conv = nn.Sequential(sn_conv(c4 + cfg.emb_sz, c4), nn.LeakyReLU(0.2))
-        self.cond_out = sn_conv(c4, 1, 4, padding=0)
+        if cfg.d_head == 'projection': self.embed = sn_linear(cfg.emb_sz, c4, bias=False)
+        else:
+            self.cond_conv = nn.Sequential(sn_conv(c4 + cfg.emb_sz, c4), nn.LeakyReLU(0.2))
+            self.cond_out = sn_conv(c4, 1, 4, padding=0)
 
     def features(self, imgs:list):
         "Features (B, C, 4, 4) of an image pyramid (smallest first): C = C4 (compact), C4 + 1 (original)."
@@ -158,13 +171,15 @@ class Discriminator(nn.Module):
 
     def uncond(self, f): return self.uncond_out(f).view(-1)
     def cond(self, f, sent):
+        if self.cfg.d_head == 'projection': return self.uncond(f) + (self.embed(sent) * f.sum((2, 3))).sum(1)   # psi(f) + <W s, pooled f>
         s = sent[:, :, None, None].expand(-1, -1, 4, 4)                          # (B, D, 4, 4)
         return self.cond_out(self.cond_conv(torch.cat([f, s], 1))).view(-1)
-    def forward(self, imgs, sent=None, wrong=None):
-        "(unconditional, conditional on `sent`, conditional on `wrong`) logits; missing sentences give None."
+    def words(self, f): return self.word_head(f.mean((2, 3)))               # (B, n_words)
+    def forward(self, imgs, sent=None, wrong=None, with_words:bool=False):
+        "(unconditional, conditional on `sent`, conditional on `wrong`) logits; missing sentences give None; `with_words`: + word logits."
         f = self.features(imgs)
-        return (self.uncond(f), self.cond(f, sent) if sent is not None else None,
-                self.cond(f, wrong) if wrong is not None else None)
+        out = (self.uncond(f), self.cond(f, sent) if sent is not None else None, self.cond(f, wrong) if wrong is not None else None)
+        return out + (self.words(f),) if with_words else out
 
 # %% ../nbs/03a_model.ipynb #b97115f8
 def n_params(m:nn.Module)->int: return sum(p.numel() for p in m.parameters())

@@ -13,12 +13,14 @@ from .device import *
 from .images import *
 from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
+from .layers import diff_augment
 from .export import save_model_files
 from .train import Trainer, EMA
 from .trainer_damsm import load_damsm, task_datasets
 
 # %% auto #0
-__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'notebook_run']
+__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy',
+           'probe_throughput', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -34,6 +36,16 @@ def bce(logits, target:float, weight=None):
     "Binary cross-entropy of logits against a constant target, optionally weighted per item."
     return F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits.float(), target), weight=weight)
 
+def d_term(logits, real:bool, kind:str='bce', weight=None):
+    "D's loss for logits that should read real (`real`) or not: 'bce', or 'hinge' (mean of relu(1 -/+ logit)); optionally weighted per item."
+    if kind == 'bce': return bce(logits, float(real), weight)
+    h = F.relu(1 - logits.float()) if real else F.relu(1 + logits.float())
+    return (h if weight is None else h * weight).mean()
+
+def g_term(logits, kind:str='bce'):
+    "G's loss for logits D should read as real: bce against 1, or (hinge) the mean negated logit."
+    return bce(logits, 1.) if kind == 'bce' else -logits.float().mean()
+
 # %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
@@ -43,42 +55,72 @@ class GANSteps:
         x, ids, lens, cls = batch
         x, ids, cls = (t.to(self.device, non_blocking=True) for t in (x, ids, cls))   # lengths stay on the CPU, where packing reads them (no GPU sync)
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
-        z = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)
+        z = self.noise = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)   # kept for the mode-seeking term
         with autocast(self.device, cfg.amp): fakes, _ = self.G_ddp(z, words, sent, pad_mask(ids))
         return image_pyramid(channels_last(x), cfg.n_scales), ids, lens, cls, words, sent, fakes
 
     def train_step(self, batch):
         cfg = self.cfg
         real, ids, lens, cls, words, sent, fakes = self.encode_batch(batch)
-        d_loss = self.d_step(real, fakes, sent, cls)
+        d_loss = self.d_step(real, fakes, sent, cls, ids)
         adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
         g_loss = adv + cfg.lambda_damsm * damsm_loss
+        if cfg.mode_seek > 0: g_loss = g_loss + cfg.mode_seek * self.mode_seek_loss(fakes[-1], self.noise, words, sent, ids)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(g_loss).backward(); self.scaler.step(self.opt_g)
         self.scaler.update()
         self.ema.update(self.G)
         return dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm_loss=damsm_loss.detach())
 
-    def d_step(self, real:list, fakes:list, sent, cls):
-        "One discriminator update (real, fakes and mismatched captions); returns L_D."
+    def d_step(self, real:list, fakes:list, sent, cls, ids=None):
+        "One discriminator update (real, fakes and mismatched captions, each seen through `cfg.diffaug`) plus the MA-GP and the word classifier on the captions `ids`; returns L_D."
+        cfg, k = self.cfg, self.cfg.gan_loss
         wrong, differs = sent.roll(1, 0), (cls != cls.roll(1, 0)).float()
-        with autocast(self.device, self.cfg.amp):
-            u_real, c_real, c_wrong = self.D_ddp(real, sent, wrong)
-            u_fake, c_fake, _ = self.D_ddp([f.detach() for f in fakes], sent)
-            d_loss = bce(u_real, 1) + bce(u_fake, 0) + bce(c_real, 1) + (bce(c_wrong, 0, differs) + bce(c_fake, 0)) / 2
+        real = diff_augment(real, cfg.diffaug)
+        if cfg.ma_gp > 0: real, sent = [r.detach().requires_grad_(True) for r in real], sent.detach().requires_grad_(True)
+        with autocast(self.device, cfg.amp):
+            u_real, c_real, c_wrong, *w_real = self.D_ddp(real, sent, wrong, with_words=cfg.d_words > 0)
+            u_fake, c_fake, _ = self.D_ddp(diff_augment([f.detach() for f in fakes], cfg.diffaug), sent)
+            d_loss = (d_term(u_real, True, k) + d_term(u_fake, False, k) + d_term(c_real, True, k)
+                      + (d_term(c_wrong, False, k, differs) + d_term(c_fake, False, k)) / 2)
+            if w_real: d_loss = d_loss + cfg.d_words * self.word_loss(w_real[0], ids)
+        if cfg.ma_gp > 0: d_loss = d_loss + cfg.ma_gp * self.ma_gp(u_real + c_real, real + [sent])
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler.scale(d_loss).backward(); self.scaler.step(self.opt_d)
         return d_loss
+
+    def ma_gp(self, logits, inputs:list, p:float=6.):
+        "DF-GAN's matching-aware zero-centred gradient penalty: mean over images of |d logits / d (image pyramid, sentence)|^p."
+        grads = torch.autograd.grad(self.scaler.scale(logits.float().sum()), inputs, create_graph=True)
+        inv = 1. / self.scaler.get_scale() if self.scaler.is_enabled() else 1.   # unscaled, as in PyTorch's AMP gradient-penalty recipe
+        norm = torch.cat([g.float().flatten(1) * inv for g in grads], 1).norm(2, dim=1)   # (B,)
+        return norm.pow(p).mean()
 
     def g_losses(self, fakes:list, ids, lens, cls, words, sent)->tuple:
         "(adversarial, DAMSM) terms of L_G. D is called bare and frozen: its weights get no gradient (nor a DDP all-reduce)."
         self.D.requires_grad_(False)
         try:
             with autocast(self.device, self.cfg.amp):
-                u_fake, c_fake, _ = self.D(fakes, sent)
+                u_fake, c_fake, _, *w_fake = self.D(diff_augment(fakes, self.cfg.diffaug), sent, with_words=self.cfg.d_words > 0)
                 damsm_loss, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
         finally: self.D.requires_grad_(True)
-        return bce(u_fake, 1) + bce(c_fake, 1), damsm_loss.float()
+        adv = g_term(u_fake, self.cfg.gan_loss) + g_term(c_fake, self.cfg.gan_loss)
+        if w_fake: adv = adv + self.cfg.d_words * self.word_loss(w_fake[0], ids)
+        return adv, damsm_loss.float()
+
+    def mode_seek_loss(self, fake, z, words, sent, ids):
+        "MSGAN: draw the first quarter of the batch again with new noise; 1 / (mean |image difference| / mean |noise difference|)."
+        k = max(fake.shape[0] // 4, 2)
+        z2 = torch.randn_like(z[:k])
+        with autocast(self.device, self.cfg.amp): f2 = self.G(z2, words[:k], sent[:k], pad_mask(ids[:k]))[0][-1]   # the bare G: DDP's forward runs once a step (its all-reduce still sums this path's gradient)
+        ratio = (fake[:k].float() - f2.float()).abs().mean() / (z[:k] - z2).abs().mean()
+        return 1 / (ratio + 1e-5)
+
+    def word_loss(self, logits, ids):
+        "Multi-label BCE of word logits (B, V) against the words of the captions `ids` (B, T); padding is no word."
+        target = torch.zeros_like(logits, dtype=torch.float32).scatter_(1, ids, 1.)
+        target[:, 0] = 0.                                                   # id 0 is padding
+        return F.binary_cross_entropy_with_logits(logits.float(), target)
 
 # %% ../nbs/04b_trainer_GAN.ipynb #c31f44ab
 class GANSamples:
@@ -140,7 +182,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         cfg = self.cfg
         self.train_ds, self.valid_ds, _ = task_datasets(cfg, self.data, None if cfg.task == 'anime' else self.tok)   # the DAMSM's vocabulary
         seed_everything(cfg.seed)
-        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg).to(self.device))
+        n_words = self.damsm.text.emb.num_embeddings if cfg.d_words > 0 else 0   # D's word classifier covers the DAMSM's vocabulary
+        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
         channels_last(self.damsm)
         self.ema = EMA(self.G, cfg.ema_decay)
         self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
@@ -174,6 +217,31 @@ def d_accuracy(t:GANTrainer)->float:
     u_fake, _, _ = D(fakes, sent)
     G.train(); D.train()
     return float(torch.cat([(u_real > 0).float(), (u_fake < 0).float()]).mean())
+
+# %% ../nbs/04b_trainer_GAN.ipynb #efb22d1c
+def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30)->dict:
+    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step)."
+    import time
+    from deep_t2i.damsm import DAMSM
+    dev, B, S = default_device(), cfg.batch_size, cfg.img_size
+    g = torch.Generator().manual_seed(0)
+    batch = (torch.rand(B, 3, S, S, generator=g) * 2 - 1, torch.randint(1, vocab_sz, (B, cfg.max_len), generator=g),
+             torch.full((B,), cfg.max_len), torch.arange(B))
+    s = GANSteps(); s.cfg, s.device = cfg, dev
+    s.damsm = channels_last(DAMSM(cfg, vocab_sz).to(dev))
+    s.G, s.D = channels_last(Generator(cfg).to(dev)), channels_last(Discriminator(cfg, vocab_sz if cfg.d_words > 0 else 0).to(dev))
+    s.G_ddp, s.D_ddp, s.ema, s.scaler = s.G, s.D, EMA(s.G, cfg.ema_decay), grad_scaler(dev, cfg.amp)
+    s.opt_g, s.opt_d = (torch.optim.Adam(m.parameters(), 1e-4, betas=(0., 0.999)) for m in (s.G, s.D))
+    opt = torch.optim.Adam(s.damsm.parameters(), 1e-4)
+    def damsm_step():
+        loss, _ = s.damsm(channels_last(batch[0].to(dev)), batch[1].to(dev), batch[2], batch[3].to(dev))
+        opt.zero_grad(); loss.backward(); opt.step()
+    def rate(fn):
+        fn(); sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+        sync(); t0 = time.perf_counter()
+        for _ in range(steps): fn()
+        sync(); return B * steps / (time.perf_counter() - t0)
+    return dict(damsm_img_s=rate(damsm_step), gan_img_s=rate(lambda: s.train_step(batch)))
 
 # %% ../nbs/04b_trainer_GAN.ipynb #9ea535d7
 def notebook_run(task:str, # 'anime' or 'birds'

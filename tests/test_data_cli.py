@@ -111,3 +111,11 @@ def test_model_card_script(tmp_path):
     r = subprocess.run([sys.executable, ROOT / 'scripts' / 'model_card.py', '--name', 'anime', '--run', tmp_path / 'none', '--report', tmp_path / 'r.json',
                         '--commands', tmp_path / 'c.sh', '--wall', '5 min'], capture_output=True, text=True)
     assert r.returncode == 1 and 'not found' in r.stderr
+
+def test_demo_prints_the_machines_speed_and_leaves_a_model(anime_data, tmp_path):
+    r = run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo', '--epochs', 1)
+    assert r.returncode == 0, r.stderr[-3000:]
+    line = next(l for l in r.stdout.splitlines() if l.startswith('this machine:'))
+    assert 'DAMSM' in line and 'GAN' in line and 'min here' in line and 'sized for 10 min' in line
+    for f in ('samples.png', 'losses.png', 'gan/model.safetensors', 'gan/model.json'): assert (tmp_path / 'demo' / f).exists(), f
+    assert run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo2', '--epochs', 0).returncode == 2

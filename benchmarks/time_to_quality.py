@@ -1,0 +1,152 @@
+"""Time to quality: attribute accuracy and variety against CPU-minutes, for several GAN configurations on the same data,
+the same DAMSM and the same seed; writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
+
+    python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 8 --every 1
+    python benchmarks/time_to_quality.py --render            # plot + RESULTS.md section from the JSON files already there
+
+Each configuration trains in chunks of `--every` minutes (a chunk ends with a checkpoint and an export; the next one
+resumes it exactly), and every export is judged by `deep_t2i.metrics.evaluate` on held-out captions (no FID) with one
+attribute judge for all. The x axis is wall-clock minutes on this machine's cores: the shared DAMSM's training time plus
+the GAN's training time (setup, checkpoints and sample grids included; the evaluations are not).
+"""
+import argparse, datetime, json, os, platform, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# named configurations: overrides of the task's small preset
+OLD = dict(fusion='none', d_head='two', gan_loss='bce', ma_gp=0.0, diffaug='', d_words=0.0, mode_seek=0.0, lr_g=2e-4, lr_d=2e-4)
+CONFIGS = {
+    'old': OLD,                                                        # preset 'classic': the recipe before the faster options
+    'new': {},                                                         # the small preset as it is now
+}
+
+def machine():
+    import torch
+    return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), threads=torch.get_num_threads(),
+                torch=torch.__version__, date=datetime.date.today().isoformat())
+
+def parse_configs(spec:str)->dict:
+    "'old,new,name={...json...}' -> {name: overrides}."
+    out = {}
+    for part in [p for p in spec.split(';' if '{' in spec else ',') if p.strip()]:
+        name, _, js = part.partition('=')
+        name = name.strip()
+        if js: out[name] = json.loads(js)
+        elif name in CONFIGS: out[name] = CONFIGS[name]
+        else: sys.exit(f"unknown configuration {name!r}: expected one of {', '.join(CONFIGS)} or name={{json overrides}}")
+    return out
+
+def run(a):
+    import torch
+    from deep_t2i.core import get_config
+    from deep_t2i.synth import synth_anime, synth_birds
+    from deep_t2i.trainer_damsm import DAMSMTrainer
+    from deep_t2i.trainer_gan import GANTrainer
+    from deep_t2i.inference import load_model
+    from deep_t2i.metrics import evaluate, attribute_judge
+    torch.set_num_threads(a.threads or torch.get_num_threads())
+    data = Path(a.data or f"data/{'anime_synth' if a.task == 'anime' else 'birds200'}")
+    if not data.exists(): (synth_anime if a.task == 'anime' else synth_birds)(data, n=3000, seed=0)
+    name = a.name or a.task
+    out = Path(a.out) / name
+    res_path = Path(a.results) / 'ttq' / f'{name}.json'
+    res = json.loads(res_path.read_text()) if res_path.exists() and a.append else {}
+    res.update(task=a.task, data=str(data), machine=machine(), command=' '.join(sys.argv), seed=a.seed)
+    res.setdefault('configs', {})
+    common = dict(seed=a.seed, **json.loads(a.base))                      # e.g. birds at 64x64: {"img_size": 64, "attn_res": [16, 32], ...}
+    base = get_config(a.task, 'small', **common, **({'damsm_epochs': a.damsm_epochs} if a.damsm_epochs else {}))
+    res['base'] = common
+    t0 = time.time()
+    d = DAMSMTrainer(base, data, out / 'damsm', resume=True, progress=False).fit()
+    damsm_min = json.loads((out / 'damsm_minutes.json').read_text())['minutes'] if (out / 'damsm_minutes.json').exists() else (time.time() - t0) / 60
+    (out / 'damsm_minutes.json').write_text(json.dumps(dict(minutes=damsm_min)))
+    rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
+    res['damsm'] = dict(epochs=base.damsm_epochs, minutes=round(damsm_min, 2), r_precision=rp[-1] if rp else None)
+    print(f"DAMSM: {base.damsm_epochs} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
+    judge = attribute_judge(a.task, data, 0, progress=False)
+    res_path.parent.mkdir(parents=True, exist_ok=True)
+    for name, over in parse_configs(a.configs).items():
+        cfg = get_config(a.task, 'small', **{**common, **over})
+        run_dir, pts, spent = out / name, [], 0.0
+        if run_dir.exists(): sys.exit(f"{run_dir} exists: remove it (a curve starts from step 0)")
+        while spent < a.minutes * 60 - 1:
+            chunk = min(a.every * 60, a.minutes * 60 - spent)
+            t1 = time.time()
+            t = GANTrainer(cfg, data, out / 'damsm', run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
+            spent += time.time() - t1
+            r = evaluate(load_model(run_dir), data, n=a.n, seed=0, progress=False, fid=False, judge=judge)
+            aa = r['attribute_accuracy'] or {}
+            pts.append(dict(minutes=round(damsm_min + spent / 60, 2), gan_minutes=round(spent / 60, 2), step=t.step,
+                            images=t.step * cfg.batch_size, **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
+                            r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
+                            variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None))
+            print(name, pts[-1], flush=True)
+        res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
+            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')}, points=pts)
+        res_path.write_text(json.dumps(res, indent=1))
+    render(Path(a.results))
+
+def key_metric(task): return ('eyes', 'hair') if task == 'anime' else ('named_parts',)
+
+def render(results=ROOT / 'benchmarks'):
+    "Plot every RESULTS/ttq/*.json and rewrite the time-to-quality section of RESULTS/RESULTS.md."
+    results_md = results / 'RESULTS.md'
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    md = ["## Time to quality (CPU)", "Command: `python benchmarks/time_to_quality.py --task TASK --configs ...` (one run per task; "
+          "`--render` redraws). x: wall-clock minutes on the machine below (the shared DAMSM's minutes, then the GAN's); y: "
+          "attribute accuracy of the EMA generator's export on held-out captions (one attribute judge for all points) and "
+          "variety (pixel spread across seeds / that of real same-class images, 1 = as varied as the data). Dashed: the targets "
+          "(anime hair 97%, eyes 85%; birds named parts 70%; variety 0.8).", ""]
+    for f in sorted((results / 'ttq').glob('*.json')):
+        r = json.loads(f.read_text()); task, keys = r['task'], key_metric(r['task'])
+        fig, axes = plt.subplots(1, len(keys) + 1, figsize=(4.2 * (len(keys) + 1), 3.4))
+        for name, c in r['configs'].items():
+            x = [p['minutes'] for p in c['points']]
+            for ax, k in zip(axes, keys + ('variety',)):
+                ax.plot(x, [100 * p.get(k, float('nan')) if k != 'variety' else p.get('variety') for p in c['points']], marker='o', ms=3, label=name)
+        targets = dict(eyes=85, hair=97, named_parts=70, variety=0.8)     # the targets this benchmark was written for
+        for ax, k in zip(axes, keys + ('variety',)):
+            ax.axhline(targets[k], color='k', ls='--', lw=0.8)
+            ax.set_xlabel('CPU minutes (2 cores)'); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
+        axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
+        png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
+        m = r['machine']
+        md += [f"### {f.stem} ({r['data']}; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
+               *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
+               f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {r['damsm']['r_precision']:.3f}.",
+               f"Command: `{r['command']}`", *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
+               "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety |",
+               "|---|---|---|---|" + '---|' * len(keys) + "---|---|"]
+        for name, c in r['configs'].items():
+            opts = ', '.join(f"{k}={v}" for k, v in c['overrides'].items()) or 'the small preset as it is'
+            for i, p in enumerate(c['points']):
+                if i % 2 and i != len(c['points']) - 1: continue     # every other point, and the last
+                md.append(f"| {name} | {opts if i == 0 else ''} | {p['minutes']} | {p['step']} | " + ' | '.join(f"{100 * p[k]:.1f}%" if k in p else '' for k in keys)
+                          + f" | {p['r_precision']:.3f} | {p['variety']} |")
+        md.append("")
+    section = '<!-- ttq:start -->\n' + '\n'.join(md) + '<!-- ttq:end -->\n'
+    old = results_md.read_text() if results_md.exists() else ''
+    if '<!-- ttq:start -->' in old: new = old[:old.index('<!-- ttq:start -->')] + section + old[old.index('<!-- ttq:end -->') + len('<!-- ttq:end -->\n'):]
+    else: new = old.rstrip('\n') + '\n\n' + section
+    results_md.write_text(new)
+    print(f"wrote {results_md} (time-to-quality section) and the plots in {results / 'ttq'}")
+
+if __name__ == '__main__':
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--task', default='anime', choices=['anime', 'birds'])
+    ap.add_argument('--data'); ap.add_argument('--out', default='runs/ttq')
+    ap.add_argument('--configs', default='old,new', help="names (old, new) or name={json overrides}, comma- (or, with JSON, semicolon-) separated")
+    ap.add_argument('--minutes', type=float, default=8.0, help='GAN training minutes per configuration')
+    ap.add_argument('--every', type=float, default=1.0, help='minutes between points')
+    ap.add_argument('--damsm-epochs', type=int); ap.add_argument('--n', type=int, default=600, help='images per evaluation')
+    ap.add_argument('--seed', type=int, default=42); ap.add_argument('--threads', type=int)
+    ap.add_argument('--name', help='name of the result (default: the task): benchmarks/ttq/NAME.json')
+    ap.add_argument('--base', default='{}', help='JSON overrides for the DAMSM and every configuration (e.g. a smaller img_size)')
+    ap.add_argument('--append', action='store_true', help='add these configurations to the JSON already there')
+    ap.add_argument('--render', action='store_true', help='only redraw the plots and the RESULTS.md section')
+    ap.add_argument('--results', default=str(ROOT / 'benchmarks'), help='folder of RESULTS.md and ttq/ (default: benchmarks/)')
+    a = ap.parse_args()
+    render(Path(a.results)) if a.render else run(a)
