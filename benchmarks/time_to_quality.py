@@ -88,6 +88,8 @@ def run(a):
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
 
+def fmt(v): return '–' if v is None else f"{v:.3f}"
+
 def key_metric(task): return ('eyes', 'hair') if task == 'anime' else ('named_parts',)
 
 def render(results=ROOT / 'benchmarks'):
@@ -110,13 +112,13 @@ def render(results=ROOT / 'benchmarks'):
         targets = dict(eyes=85, hair=97, named_parts=70, variety=0.8)     # the targets this benchmark was written for
         for ax, k in zip(axes, keys + ('variety',)):
             ax.axhline(targets[k], color='k', ls='--', lw=0.8)
-            ax.set_xlabel('CPU minutes (2 cores)'); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
+            ax.set_xlabel(f"CPU minutes ({r['machine']['cores']} cores)"); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
         axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
         png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
         m = r['machine']
         md += [f"### {f.stem} ({r['data']}; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
                *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
-               f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {r['damsm']['r_precision']:.3f}.",
+               f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {fmt(r['damsm']['r_precision'])}.",
                f"Command: `{r['command']}`", *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
                "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety |",
                "|---|---|---|---|" + '---|' * len(keys) + "---|---|"]
@@ -125,7 +127,7 @@ def render(results=ROOT / 'benchmarks'):
             for i, p in enumerate(c['points']):
                 if i % 2 and i != len(c['points']) - 1: continue     # every other point, and the last
                 md.append(f"| {name} | {opts if i == 0 else ''} | {p['minutes']} | {p['step']} | " + ' | '.join(f"{100 * p[k]:.1f}%" if k in p else '' for k in keys)
-                          + f" | {p['r_precision']:.3f} | {p['variety']} |")
+                          + f" | {fmt(p['r_precision'])} | {fmt(p['variety'])} |")
         md.append("")
     section = '<!-- ttq:start -->\n' + '\n'.join(md) + '<!-- ttq:end -->\n'
     old = results_md.read_text() if results_md.exists() else ''

@@ -132,9 +132,9 @@ def cmd_demo(a):
     from deep_t2i.trainer_damsm import DAMSMTrainer
     from deep_t2i.trainer_gan import GANTrainer
     out, data, t0 = Path(a.out), Path(a.data), time.time()
+    if a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
     if not (data / 'tags.csv').exists():
         print(f"making synthetic anime data in {data} ..."); synth_anime(data, n=3000, seed=0)
-    if a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
     cfg = get_config('anime', 'small', seed=a.seed, epochs=a.epochs)
     from deep_t2i.trainer_gan import probe_throughput
     with open(data / 'tags.csv') as f: n_train = int((1 - cfg.valid_pct) * sum(1 for _ in f))   # one line per head

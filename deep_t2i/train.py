@@ -144,6 +144,7 @@ class Trainer:
             except Exception as e: err = f"cannot read checkpoint {self.files.ckpt}: {e}"
         sd, err = self._from_rank0((sd, err))
         if err: raise DeepT2IError(err)
+        self.check_resume_config(sd.get('config'))
         self.load_state(sd['state'])
         self.epoch, self.batch, self.step = sd['epoch'], sd['batch'], sd['step']
         if 'history' in sd: self.history = sd['history']                        # checkpoints of earlier versions
@@ -152,12 +153,21 @@ class Trainer:
             self.history = self.files.read_metrics()[:sd['n_history']]          # rows after the checkpoint are redone
             if len(self.history) < sd['n_history']: raise DeepT2IError(f"{self.files.metrics} has fewer rows than {self.files.ckpt} expects: the run folder is damaged")
 
+    RESUME_FREE = ('epochs', 'damsm_epochs', 'ckpt_every', 'tensorboard', 'sample_every', 'num_workers', 'amp', 'deterministic')
+    def check_resume_config(self, saved:dict):
+        "A resumed run keeps its recipe: a config differing from the checkpoint's (beyond how long and how to run, `RESUME_FREE`) is an error naming the keys."
+        if not saved: return
+        old = config_from_dict(saved).to_dict()                                   # keys added since the checkpoint take their defaults
+        diff = [k for k, v in self.cfg.to_dict().items() if k not in self.RESUME_FREE and old.get(k) != v]
+        if diff: raise UsageError(f"{self.files.out} was trained with other settings: " + ', '.join(f"{k} {old.get(k)!r} (now {getattr(self.cfg, k)!r})" for k in diff[:6])
+                                  + f"; resume it with its own config ({self.files.config}, which the CLI's --resume reads) or train into another --out")
+
     def fit(self, epochs:int=None, max_steps:int=None, max_minutes:float=None):
         "Train to `epochs` (default `cfg.epochs`); stop early after `max_steps` total steps or `max_minutes` of training, or at SIGINT/SIGTERM."
         epochs = self.default_epochs() if epochs is None else epochs
         self.setup()
+        if self.resume: self.load()                                              # checks the run's config before anything is written
         if self.main: self.files.out.mkdir(parents=True, exist_ok=True); save_config(self.cfg, self.files.config)
-        if self.resume: self.load()
         self.wrap()
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
