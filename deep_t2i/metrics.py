@@ -170,8 +170,7 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
     task = model.cfg.task
     caps, cls, expect, test = eval_captions(task, data, model, n, seed)
     report = dict(n=n, model=model.name, data=str(data), task=task, seed=seed)
-    if expect and judge is None: judge = attribute_judge(task, data, seed, progress)   # trained first: generated images are judged as they come
-    if not expect: judge = None
+    judge = (judge or attribute_judge(task, data, seed, progress)) if expect else None   # trained first: generated images are judged as they come
     ff = FIDFeatures() if fid else None
     # generate and measure batch by batch: memory holds features, not images (about 10 KB per image)
     g_feats, fid_fake, preds = [], [], []

@@ -49,6 +49,17 @@ def g_term(logits, kind:str='bce'):
 # %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
+    def build_networks(self):
+        "G, D (with a word classifier over the DAMSM's vocabulary when `cfg.d_words`), the EMA of G, both optimizers and the gradient scaler, on `self.device`."
+        cfg = self.cfg
+        n_words = self.damsm.text.emb.num_embeddings if cfg.d_words > 0 else 0
+        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
+        self.ema = EMA(self.G, cfg.ema_decay)
+        self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
+        self.scaler = grad_scaler(self.device, cfg.amp)
+
     def encode_batch(self, batch)->tuple:
         "(real image pyramid, ids, lengths, classes, words, sentence, fakes) of a loader batch: the frozen text encoder, then G."
         cfg = self.cfg
@@ -182,14 +193,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         cfg = self.cfg
         self.train_ds, self.valid_ds, _ = task_datasets(cfg, self.data, None if cfg.task == 'anime' else self.tok)   # the DAMSM's vocabulary
         seed_everything(cfg.seed)
-        n_words = self.damsm.text.emb.num_embeddings if cfg.d_words > 0 else 0   # D's word classifier covers the DAMSM's vocabulary
-        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
+        self.build_networks()
         channels_last(self.damsm)
-        self.ema = EMA(self.G, cfg.ema_decay)
-        self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
-        self.scaler = grad_scaler(self.device, cfg.amp)
         self.loader = make_loader(self.train_ds, cfg.batch_size, cfg.seed, num_workers=cfg.num_workers, device=self.device)
         self.sample_caps = sample_captions(cfg, self.train_ds, self.valid_ds)
         self.sample_noise = torch.randn(8, cfg.noise_sz, generator=torch.Generator().manual_seed(cfg.seed))
@@ -229,9 +234,7 @@ def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30)->dict:
              torch.full((B,), cfg.max_len), torch.arange(B))
     s = GANSteps(); s.cfg, s.device = cfg, dev
     s.damsm = channels_last(DAMSM(cfg, vocab_sz).to(dev))
-    s.G, s.D = channels_last(Generator(cfg).to(dev)), channels_last(Discriminator(cfg, vocab_sz if cfg.d_words > 0 else 0).to(dev))
-    s.G_ddp, s.D_ddp, s.ema, s.scaler = s.G, s.D, EMA(s.G, cfg.ema_decay), grad_scaler(dev, cfg.amp)
-    s.opt_g, s.opt_d = (torch.optim.Adam(m.parameters(), 1e-4, betas=(0., 0.999)) for m in (s.G, s.D))
+    s.build_networks()                                     # what `GANTrainer.setup` builds
     opt = torch.optim.Adam(s.damsm.parameters(), 1e-4)
     def damsm_step():
         loss, _ = s.damsm(channels_last(batch[0].to(dev)), batch[1].to(dev), batch[2], batch[3].to(dev))
