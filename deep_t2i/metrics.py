@@ -18,9 +18,9 @@ from .progress import *
 from .damsm import TFInception, r_precision
 
 # %% auto #0
-__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'train_attr_classifier',
-           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'mean_pairwise_l1',
-           'seed_diversity', 'report_markdown']
+__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'degrade', 'train_attr_classifier',
+           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'attribute_classes',
+           'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -89,6 +89,14 @@ def attribute_table(task:str, data)->tuple:
 # %% ../nbs/06_metrics.ipynb #5b5f64b8
 ATTR_EPOCHS = {'anime': 6, 'birds': 20}
 
+def degrade(x:torch.Tensor, g:torch.Generator=None)->torch.Tensor:
+    "What the judge trains on: half the images (B, 3, 64, 64) blurred (area /2, bilinear x2), all with pixel noise of sd 0-0.1, so a soft or noisy generated image is read by its colours, not by how crisp its edges are."
+    B = len(x)
+    soft = F.interpolate(F.interpolate(x, scale_factor=0.5, mode='area'), size=x.shape[-2:], mode='bilinear', align_corners=False)
+    blur = (torch.rand(B, generator=g) < 0.5).view(B, 1, 1, 1)
+    sd = 0.1 * torch.rand(B, generator=g).view(B, 1, 1, 1)
+    return (torch.where(blur, soft, x) + sd * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+
 def train_attr_classifier(x, labels:pd.DataFrame, classes:dict, epochs:int=6, seed:int=0, progress:bool=True):
     "(AttrNet in eval mode, {attribute: held-out accuracy}) trained on (x, labels)."
     from deep_t2i.data import split_indices
@@ -103,7 +111,7 @@ def train_attr_classifier(x, labels:pd.DataFrame, classes:dict, epochs:int=6, se
     g = torch.Generator().manual_seed(seed)
     for s in range(steps):
         idx = tr[torch.randint(len(tr), (min(bs, len(tr)),), generator=g)]
-        xb = as_float(x[idx])
+        xb = degrade(as_float(x[idx]), g)
         if s % 2: xb = xb.flip(-1)
         out = net.train()(xb)
         loss = sum(F.cross_entropy(out[k], y[k][idx]) for k in classes)
@@ -205,6 +213,7 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
     if judge is not None:
         pred = {a: torch.cat([p[a] for p in preds]) for a in judge[1]}
         report['attribute_accuracy'] = attribute_scores(task, pred, judge[1], expect, judge[2])
+        report['attribute_classes'] = attribute_classes(pred, judge[1], expect)
     else:
         report['attribute_accuracy'] = None
         report['attribute_accuracy_reason'] = ("own data has no attribute labels" if task == 'captions' else
@@ -234,6 +243,22 @@ def attribute_scores(task, pred:dict, classes:dict, expect:list, ceiling:dict)->
         res['named_parts'] = float(np.mean(named)) if named else None
     res['ceiling'] = ceiling
     return res
+
+# %% ../nbs/06_metrics.ipynb #2a6b319f
+def attribute_classes(pred:dict, classes:dict, expect:list)->dict:
+    "{attribute: {class: dict(n=images that asked for it, accuracy=share judged so, mistaken_for=the judge's most common other reading or None)}}."
+    out = {}
+    for k in classes:
+        rows = {}
+        for i, e in enumerate(expect):
+            if k in e: rows.setdefault(e[k], []).append(classes[k][int(pred[k][i])])
+        stats = {}
+        for c, got in rows.items():
+            wrong = [g for g in got if g != c]
+            stats[c] = dict(n=len(got), accuracy=(len(got) - len(wrong)) / len(got),
+                            mistaken_for=max(sorted(set(wrong)), key=wrong.count) if wrong else None)
+        if stats: out[k] = stats
+    return out
 
 # %% ../nbs/06_metrics.ipynb #90d42cb7
 def mean_pairwise_l1(x:torch.Tensor)->float:
@@ -268,6 +293,9 @@ def report_markdown(r:dict)->str:
         if k == 'ceiling': rows.append(('attribute classifier ceiling (held-out real)', ', '.join(f'{a} {100 * b:.1f}%' for a, b in v.items())))
         elif v is not None: rows.append((f'attribute accuracy: {k}', f'{100 * v:.1f}%'))
     if r.get('attribute_accuracy') is None and r.get('attribute_accuracy_reason'): rows.append(('attribute accuracy', f"not measured: {r['attribute_accuracy_reason']}"))
+    weak = sorted(((v['accuracy'], k, c, v) for k, cs in (r.get('attribute_classes') or {}).items() for c, v in cs.items()
+                   if v['accuracy'] < 1 and v['n'] >= 5), key=lambda t: t[:3])[:5]
+    if weak: rows.append(('weakest classes (5+ images each)', ', '.join(f"{k} {c} {100 * a:.0f}% (read as {v['mistaken_for']})" for a, k, c, v in weak)))
     for w in r.get('warnings') or []: rows.append(('warning', w))
     dv = r.get('diversity')
     if dv: rows.append(('variety across seeds (pixel L1, 0-1)', f"{dv['generated']:.3f}" + (f" vs real same-class {dv['real_same_class']:.3f} (ratio {dv['ratio']:.2f})" if dv.get('ratio') else '')))

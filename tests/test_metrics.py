@@ -14,6 +14,11 @@ def test_eval_report(anime_data, tmp_path):
     assert 0 <= rep['r_precision']['mean'] <= 1 and rep['r_precision']['std'] >= 0
     aa = rep['attribute_accuracy']
     assert {'hair', 'eyes', 'joint', 'ceiling'} <= aa.keys() and aa['ceiling']['hair'] > aa['hair']   # an untrained G is far below the ceiling
+    for k in ('hair', 'eyes'):                                # the per-class breakdown adds up to the attribute's accuracy
+        cs = rep['attribute_classes'][k]
+        assert sum(v['n'] for v in cs.values()) == 24
+        assert abs(sum(v['n'] * v['accuracy'] for v in cs.values()) / 24 - aa[k]) < 1e-9
+        assert all((v['mistaken_for'] is None) == (v['accuracy'] == 1) for v in cs.values())
     dv = rep['diversity']                                     # real heads of one tag pair differ (position, skin, hair length)
     assert dv['real_same_class'] > 0.02 and dv['generated'] > 0 and abs(dv['ratio'] - dv['generated'] / dv['real_same_class']) < 1e-9
     md = (tmp_path / 'report.md').read_text()
