@@ -53,6 +53,11 @@ def run(a):
     out = Path(a.out) / name
     res_path = Path(a.results) / 'ttq' / f'{name}.json'
     res = json.loads(res_path.read_text()) if res_path.exists() and a.append else {}
+    from deep_t2i.metrics import JUDGE_VERSION
+    if res and res.get('judge_version', 1) != JUDGE_VERSION:
+        sys.exit(f"{res_path} holds points of attribute judge version {res.get('judge_version', 1)}, this library's judge is version "
+                 f"{JUDGE_VERSION}: their numbers do not compare; write a new file (--name) instead of --append")
+    res['judge_version'] = JUDGE_VERSION
     res.update(task=a.task, data=str(data), machine=machine(), command=' '.join(sys.argv), seed=a.seed)
     res.setdefault('configs', {})
     common = dict(seed=a.seed, **json.loads(a.base))                      # e.g. birds at 64x64: {"img_size": 64, "attn_res": [16, 32], ...}
@@ -119,7 +124,8 @@ def render(results=ROOT / 'benchmarks'):
         md += [f"### {f.stem} ({r['data']}; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
                *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
                f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {fmt(r['damsm']['r_precision'])}.",
-               f"Command: `{r['command']}`", *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
+               f"Command: `{r['command']}`", f"Attribute judge: version {r.get('judge_version', 1)}" + (" (trained on crisp real images only; it misread soft generated eyes, see the demo-length sweep below)" if r.get('judge_version', 1) == 1 else "") + ".",
+               *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
                "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety |",
                "|---|---|---|---|" + '---|' * len(keys) + "---|---|"]
         for name, c in r['configs'].items():

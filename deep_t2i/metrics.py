@@ -18,9 +18,9 @@ from .progress import *
 from .damsm import TFInception, r_precision
 
 # %% auto #0
-__all__ = ['ATTR_EPOCHS', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'degrade', 'train_attr_classifier',
-           'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores', 'attribute_classes',
-           'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
+__all__ = ['ATTR_EPOCHS', 'JUDGE_VERSION', 'FIDFeatures', 'frechet_distance', 'AttrNet', 'attribute_table', 'degrade',
+           'train_attr_classifier', 'attr_accuracy', 'eval_captions', 'evaluate', 'attribute_judge', 'attribute_scores',
+           'attribute_classes', 'mean_pairwise_l1', 'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -88,6 +88,7 @@ def attribute_table(task:str, data)->tuple:
 
 # %% ../nbs/06_metrics.ipynb #5b5f64b8
 ATTR_EPOCHS = {'anime': 6, 'birds': 20}
+JUDGE_VERSION = 2   # 1: trained on crisp real images only (before 2026-11-26); 2: with `degrade`. Reports and benchmarks record it: numbers of different versions do not compare
 
 def degrade(x:torch.Tensor, g:torch.Generator=None)->torch.Tensor:
     "What the judge trains on: half the images (B, 3, 64, 64) blurred (area /2, bilinear x2), all with pixel noise of sd 0-0.1, so a soft or noisy generated image is read by its colours, not by how crisp its edges are."
@@ -214,6 +215,7 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
         pred = {a: torch.cat([p[a] for p in preds]) for a in judge[1]}
         report['attribute_accuracy'] = attribute_scores(task, pred, judge[1], expect, judge[2])
         report['attribute_classes'] = attribute_classes(pred, judge[1], expect)
+        report['judge_version'] = JUDGE_VERSION
     else:
         report['attribute_accuracy'] = None
         report['attribute_accuracy_reason'] = ("own data has no attribute labels" if task == 'captions' else
@@ -295,7 +297,7 @@ def report_markdown(r:dict)->str:
     if r.get('attribute_accuracy') is None and r.get('attribute_accuracy_reason'): rows.append(('attribute accuracy', f"not measured: {r['attribute_accuracy_reason']}"))
     weak = sorted(((v['accuracy'], k, c, v) for k, cs in (r.get('attribute_classes') or {}).items() for c, v in cs.items()
                    if v['accuracy'] < 1 and v['n'] >= 5), key=lambda t: t[:3])[:5]
-    if weak: rows.append(('weakest classes (5+ images each)', ', '.join(f"{k} {c} {100 * a:.0f}% (read as {v['mistaken_for']})" for a, k, c, v in weak)))
+    if weak: rows.append(('weakest classes (5+ images each)', ', '.join(f"{k} {c} {int(100 * a)}% (read as {v['mistaken_for']})" for a, k, c, v in weak)))
     for w in r.get('warnings') or []: rows.append(('warning', w))
     dv = r.get('diversity')
     if dv: rows.append(('variety across seeds (pixel L1, 0-1)', f"{dv['generated']:.3f}" + (f" vs real same-class {dv['real_same_class']:.3f} (ratio {dv['ratio']:.2f})" if dv.get('ratio') else '')))

@@ -14,6 +14,8 @@ def test_eval_report(anime_data, tmp_path):
     assert 0 <= rep['r_precision']['mean'] <= 1 and rep['r_precision']['std'] >= 0
     aa = rep['attribute_accuracy']
     assert {'hair', 'eyes', 'joint', 'ceiling'} <= aa.keys() and aa['ceiling']['hair'] > aa['hair']   # an untrained G is far below the ceiling
+    from deep_t2i.metrics import JUDGE_VERSION
+    assert rep['judge_version'] == JUDGE_VERSION                # which judge made these numbers
     for k in ('hair', 'eyes'):                                # the per-class breakdown adds up to the attribute's accuracy
         cs = rep['attribute_classes'][k]
         assert sum(v['n'] for v in cs.values()) == 24

@@ -27,3 +27,12 @@ def test_time_to_quality_writes_curves(tmp_path):
     assert subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(res_dir)],
                           capture_output=True, text=True, timeout=120).returncode == 0
     assert (res_dir / 'RESULTS.md').read_text().count('<!-- ttq:start -->') == 1
+    from deep_t2i.metrics import JUDGE_VERSION
+    assert res['judge_version'] == JUDGE_VERSION and f'Attribute judge: version {JUDGE_VERSION}' in md
+    # points of an older judge are not mixed with this one's
+    f = res_dir / 'ttq' / 'anime.json'
+    f.write_text(json.dumps({k: v for k, v in res.items() if k != 'judge_version'}))   # a file from before versions were recorded
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
+                        '--out', str(tmp_path / 'runs2'), '--results', str(res_dir), '--configs', 'old', '--append', '--minutes', '0.1'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and 'judge version 1' in r.stderr and '--name' in r.stderr, r.stderr[-2000:]
