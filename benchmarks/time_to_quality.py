@@ -15,10 +15,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from deep_t2i.core import PRESETS
+
 # named configurations: overrides of the task's small preset
-OLD = dict(fusion='none', d_head='two', gan_loss='bce', ma_gp=0.0, diffaug='', d_words=0.0, mode_seek=0.0, lr_g=2e-4, lr_d=2e-4)
 CONFIGS = {
-    'old': OLD,                                                        # preset 'classic': the recipe before the faster options
+    'old': {k: v for k, v in PRESETS['classic'].items() if PRESETS['small'].get(k) != v},   # preset 'classic': the recipe before the faster options
     'new': {},                                                         # the small preset as it is now
 }
 

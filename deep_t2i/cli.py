@@ -10,9 +10,9 @@ from .core import DeepT2IError, UsageError
 from .device import AMP_HELP
 
 # %% auto #0
-__all__ = ['DEMO_SLOW', 'cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser',
-           'torch_threads', 'cmd_demo', 'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval',
-           'add_eval_parser', 'cmd_serve', 'add_serve_parser', 'build_parser', 'main']
+__all__ = ['DEMO_SLOW', 'cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo',
+           'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval', 'add_eval_parser', 'cmd_serve',
+           'add_serve_parser', 'build_parser', 'main']
 
 # %% ../nbs/07_cli.ipynb #eb107e32
 def cmd_synth(a):
@@ -122,11 +122,8 @@ def add_train_parser(sub):
 # %% ../nbs/07_cli.ipynb #e32e17e6
 DEMO_SLOW = dict(damsm_img_s=255, gan_img_s=36)   # the slower of the 2-core machines the demo is sized for (AMD EPYC, 2 cores)
 
-def torch_threads()->int:
-    import torch; return torch.get_num_threads()
-
 def cmd_demo(a):
-    import shutil, time
+    import shutil, time, torch
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime
     from deep_t2i.trainer_damsm import DAMSMTrainer
@@ -140,7 +137,7 @@ def cmd_demo(a):
     with open(data / 'tags.csv') as f: n_train = int((1 - cfg.valid_pct) * sum(1 for _ in f))   # one line per head
     sp = probe_throughput(cfg)
     est = (cfg.damsm_epochs * n_train / sp['damsm_img_s'] + cfg.epochs * n_train / sp['gan_img_s']) / 60
-    print(f"this machine: DAMSM {sp['damsm_img_s']:.0f} img/s, GAN {sp['gan_img_s']:.0f} img/s (batch {cfg.batch_size}, {torch_threads()} threads); "
+    print(f"this machine: DAMSM {sp['damsm_img_s']:.0f} img/s, GAN {sp['gan_img_s']:.0f} img/s (batch {cfg.batch_size}, {torch.get_num_threads()} threads); "
           f"training {cfg.damsm_epochs} + {cfg.epochs} epochs of {n_train} heads: ~{est:.1f} min here (sized for 10 min at DAMSM {DEMO_SLOW['damsm_img_s']}, GAN {DEMO_SLOW['gan_img_s']} img/s)")
     print("1/2 training DAMSM (text + image encoders) ...")
     d = DAMSMTrainer(cfg, data, out / 'damsm', resume=True).fit()
