@@ -1,15 +1,21 @@
 """Time to quality: attribute accuracy and variety against CPU-minutes, for several GAN configurations on the same data,
-the same DAMSM and the same seed; writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
+the same DAMSM and the same seed (or seeds); writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
 
     python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 8 --every 1
+    python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 3 --every 1 --seeds 42,43,44
     python benchmarks/time_to_quality.py --render            # plot + RESULTS.md section from the JSON files already there
 
 Each configuration trains in chunks of `--every` minutes (a chunk ends with a checkpoint and an export; the next one
 resumes it exactly), and every export is judged by `deep_t2i.metrics.evaluate` on held-out captions (no FID) with one
 attribute judge for all. The x axis is wall-clock minutes on this machine's cores: the shared DAMSM's training time plus
 the GAN's training time (setup, checkpoints and sample grids included; the evaluations are not).
+
+Two runs of one configuration that differ only in the seed can differ by 20 points of attribute accuracy at demo
+length, so one run ranks only large effects. With `--seeds`, every configuration's GAN trains once per seed (the
+DAMSM stays the one of `--seed`, shared by all); a configuration's points are the means over its seeds at each chunk,
+and the plot and the table also give the lowest and highest seed.
 """
-import argparse, datetime, json, os, platform, sys, time
+import argparse, datetime, json, math, os, platform, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +34,20 @@ def machine():
     return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), threads=torch.get_num_threads(),
                 torch=torch.__version__, date=datetime.date.today().isoformat())
 
+def mean_points(runs:list)->list:
+    "Points of several seeds' runs (lists of equally many chunks) -> one list: the means, with each metric's [min, max] under 'spread'."
+    out = []
+    for pts in zip(*[r['points'] for r in runs]):
+        p = {}
+        for k, v in pts[0].items():
+            vals = [q.get(k) for q in pts]
+            if any(x is None for x in vals): p[k] = None; continue
+            m = sum(vals) / len(vals)
+            p[k] = round(m) if isinstance(v, int) else round(m, 4)
+            if len(vals) > 1 and k not in ('minutes', 'gan_minutes', 'step', 'images'): p.setdefault('spread', {})[k] = [round(min(vals), 4), round(max(vals), 4)]
+        out.append(p)
+    return out
+
 def parse_configs(spec:str)->dict:
     "'old,new,name={...json...}' -> {name: overrides}."
     out = {}
@@ -40,18 +60,26 @@ def parse_configs(spec:str)->dict:
     return out
 
 def run(a):
+    try: seeds = [int(s) for s in a.seeds.split(',')] if a.seeds else None
+    except ValueError: sys.exit(f"--seeds must be integers separated by commas, got {a.seeds!r}")
+    if seeds and len(set(seeds)) != len(seeds): sys.exit(f"--seeds repeats a seed: {a.seeds!r}")
+    if not (a.minutes > 0 and a.every > 0): sys.exit(f"--minutes and --every must be positive, got {a.minutes} and {a.every}")
+    configs = parse_configs(a.configs)
+    if a.seeds and any('seed' in over for over in configs.values()):
+        sys.exit("a configuration sets its own seed: with --seeds every configuration trains once per seed given there")
     import torch
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime, synth_birds
     from deep_t2i.trainer_damsm import DAMSMTrainer
-    from deep_t2i.trainer_gan import GANTrainer
-    from deep_t2i.inference import load_model
-    from deep_t2i.metrics import evaluate, attribute_judge
+    from deep_t2i.metrics import attribute_judge
     torch.set_num_threads(a.threads or torch.get_num_threads())
     data = Path(a.data or f"data/{'anime_synth' if a.task == 'anime' else 'birds200'}")
     if not data.exists(): (synth_anime if a.task == 'anime' else synth_birds)(data, n=3000, seed=0)
     name = a.name or a.task
     out = Path(a.out) / name
+    run_dirs = {(c, s): out / (c if not seeds else f'{c}_s{s}') for c in configs for s in (seeds or [None])}
+    taken = [str(d) for d in run_dirs.values() if d.exists()]
+    if taken: sys.exit(f"{', '.join(taken)} exist(s): remove them (a curve starts from step 0)")
     res_path = Path(a.results) / 'ttq' / f'{name}.json'
     res = json.loads(res_path.read_text()) if res_path.exists() and a.append else {}
     from deep_t2i.metrics import JUDGE_VERSION
@@ -73,28 +101,45 @@ def run(a):
     print(f"DAMSM: {base.damsm_epochs} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
     judge = attribute_judge(a.task, data, 0, progress=False)
     res_path.parent.mkdir(parents=True, exist_ok=True)
-    for name, over in parse_configs(a.configs).items():
-        cfg = get_config(a.task, 'small', **{**common, **over})
-        run_dir, pts, spent = out / name, [], 0.0
-        if run_dir.exists(): sys.exit(f"{run_dir} exists: remove it (a curve starts from step 0)")
-        while spent < a.minutes * 60 - 1:
-            chunk = min(a.every * 60, a.minutes * 60 - spent)
-            t1 = time.time()
-            t = GANTrainer(cfg, data, out / 'damsm', run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
-            spent += time.time() - t1
-            r = evaluate(load_model(run_dir), data, n=a.n, seed=0, progress=False, fid=False, judge=judge)
-            aa = r['attribute_accuracy'] or {}
-            pts.append(dict(minutes=round(damsm_min + spent / 60, 2), gan_minutes=round(spent / 60, 2), step=t.step,
-                            images=t.step * cfg.batch_size, **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
-                            r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
-                            variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None))
-            print(name, pts[-1], flush=True)
+    for name, over in configs.items():
+        cfg = get_config(a.task, 'small', **{**common, **over})                # one seed: --seed, or the configuration's own
+        runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], cfg if s is None else get_config(a.task, 'small', **{**common, **over, 'seed': s}),
+                                                data, out, judge, damsm_min)) for s in (seeds or [None])]
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
-            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')}, points=pts)
+            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
+                                    seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}))
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
 
+def train_curve(a, run_dir, cfg, data, out, judge, damsm_min)->list:
+    "Train `cfg` in `run_dir` in chunks of `a.every` minutes up to `a.minutes`, judging the export after each chunk; the points."
+    from deep_t2i.trainer_gan import GANTrainer
+    from deep_t2i.inference import load_model
+    from deep_t2i.metrics import evaluate
+    pts, spent = [], 0.0
+    n_chunks = max(math.ceil(a.minutes / a.every - 1e-9), 1)             # a fixed count, so that every seed's curve has as many points
+    for i in range(n_chunks):
+        chunk = 60 * min(a.every, a.minutes - i * a.every)
+        t1 = time.time()
+        t = GANTrainer(cfg, data, out / 'damsm', run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
+        spent += time.time() - t1
+        r = evaluate(load_model(run_dir), data, n=a.n, seed=0, progress=False, fid=False, judge=judge)
+        aa = r['attribute_accuracy'] or {}
+        pts.append(dict(minutes=round(damsm_min + spent / 60, 2), gan_minutes=round(spent / 60, 2), step=t.step,
+                        images=t.step * cfg.batch_size, **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
+                        r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
+                        variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None))
+        print(run_dir.name, pts[-1], flush=True)
+    return pts
+
 def fmt(v): return '–' if v is None else f"{v:.3f}"
+
+def cell(p:dict, k:str, pct:bool)->str:
+    "A table cell: the point's value of `k` (a percentage if `pct`), with the lowest and highest seed's when it has several."
+    v, lo_hi = p.get(k), p.get('spread', {}).get(k)
+    if v is None: return '–'
+    f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
+    return f(v) + (f" ({f(lo_hi[0])}–{f(lo_hi[1])})" if lo_hi else '')
 
 def key_metric(task): return ('eyes', 'hair') if task == 'anime' else ('named_parts',)
 
@@ -114,7 +159,12 @@ def render(results=ROOT / 'benchmarks'):
         for name, c in r['configs'].items():
             x = [p['minutes'] for p in c['points']]
             for ax, k in zip(axes, keys + ('variety',)):
-                ax.plot(x, [100 * p.get(k, float('nan')) if k != 'variety' else p.get('variety') for p in c['points']], marker='o', ms=3, label=name)
+                scale = 1 if k == 'variety' else 100
+                y = [float('nan') if p.get(k) is None else scale * p[k] for p in c['points']]
+                line, = ax.plot(x, y, marker='o', ms=3, label=name + (f" ({len(c['runs'])} seeds)" if c.get('runs') else ''))
+                if c.get('runs'):                                             # the band from the lowest to the highest seed (a gap where a seed had no value)
+                    lo_hi = [p.get('spread', {}).get(k, (float('nan'),) * 2) for p in c['points']]
+                    ax.fill_between(x, [scale * v[0] for v in lo_hi], [scale * v[1] for v in lo_hi], color=line.get_color(), alpha=.15)
         targets = dict(eyes=85, hair=97, named_parts=70, variety=0.8)     # the targets this benchmark was written for
         for ax, k in zip(axes, keys + ('variety',)):
             ax.axhline(targets[k], color='k', ls='--', lw=0.8)
@@ -129,12 +179,15 @@ def render(results=ROOT / 'benchmarks'):
                *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
                "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety |",
                "|---|---|---|---|" + '---|' * len(keys) + "---|---|"]
+        if any(c.get('runs') for c in r['configs'].values()):
+            md[-2:-2] = ["Configurations run with several seeds (listed with them; the DAMSM keeps the common seed): each value is the mean over the seeds, with the lowest and highest in brackets (minutes and steps: means).", ""]
         for name, c in r['configs'].items():
             opts = ', '.join(f"{k}={v}" for k, v in c['overrides'].items()) or 'the small preset as it is'
+            if c.get('runs'): opts += f"; seeds {', '.join(str(x['seed']) for x in c['runs'])}"
             for i, p in enumerate(c['points']):
                 if i % 2 and i != len(c['points']) - 1: continue     # every other point, and the last
-                md.append(f"| {name} | {opts if i == 0 else ''} | {p['minutes']} | {p['step']} | " + ' | '.join(f"{100 * p[k]:.1f}%" if k in p else '' for k in keys)
-                          + f" | {fmt(p['r_precision'])} | {fmt(p['variety'])} |")
+                md.append(f"| {name} | {opts if i == 0 else ''} | {p['minutes']} | {p['step']} | " + ' | '.join(cell(p, k, True) for k in keys)
+                          + f" | {cell(p, 'r_precision', False)} | {cell(p, 'variety', False)} |")
         md.append("")
     section = '<!-- ttq:start -->\n' + '\n'.join(md) + '<!-- ttq:end -->\n'
     old = results_md.read_text() if results_md.exists() else ''
@@ -148,10 +201,12 @@ if __name__ == '__main__':
     ap.add_argument('--task', default='anime', choices=['anime', 'birds'])
     ap.add_argument('--data'); ap.add_argument('--out', default='runs/ttq')
     ap.add_argument('--configs', default='old,new', help="names (old, new) or name={json overrides}, comma- (or, with JSON, semicolon-) separated")
-    ap.add_argument('--minutes', type=float, default=8.0, help='GAN training minutes per configuration')
+    ap.add_argument('--minutes', type=float, default=8.0, help='GAN training minutes per configuration and seed (the sum of the chunks\' budgets; setup and exports come on top)')
     ap.add_argument('--every', type=float, default=1.0, help='minutes between points')
     ap.add_argument('--damsm-epochs', type=int); ap.add_argument('--n', type=int, default=600, help='images per evaluation')
-    ap.add_argument('--seed', type=int, default=42); ap.add_argument('--threads', type=int)
+    ap.add_argument('--seed', type=int, default=42, help="the DAMSM's seed, and the GANs' unless --seeds is given")
+    ap.add_argument('--threads', type=int)
+    ap.add_argument('--seeds', help='comma-separated seeds: every configuration\'s GAN trains once per seed; points are their means (default: --seed alone)')
     ap.add_argument('--name', help='name of the result (default: the task): benchmarks/ttq/NAME.json')
     ap.add_argument('--base', default='{}', help='JSON overrides for the DAMSM and every configuration (e.g. a smaller img_size)')
     ap.add_argument('--append', action='store_true', help='add these configurations to the JSON already there')

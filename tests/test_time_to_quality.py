@@ -36,3 +36,52 @@ def test_time_to_quality_writes_curves(tmp_path):
                         '--out', str(tmp_path / 'runs2'), '--results', str(res_dir), '--configs', 'old', '--append', '--minutes', '0.1'],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and 'judge version 1' in r.stderr and '--name' in r.stderr, r.stderr[-2000:]
+
+def test_time_to_quality_several_seeds(tmp_path):
+    "--seeds: one run per seed (each trained with its seed), points are the means with the lowest and highest seed beside them."
+    from deep_t2i.synth import synth_anime
+    data = synth_anime(tmp_path / 'data', n=64, seed=0, progress=False)
+    res_dir = tmp_path / 'res'; (res_dir / 'ttq').mkdir(parents=True)
+    cmd = [str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data), '--name', 'seeds',
+           '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'new', '--minutes', '0.1', '--every', '0.05',
+           '--damsm-epochs', '1', '--n', '24', '--base', '{"batch_size": 8, "width": 0.0625, "min_ch": 8}']
+    for extra, msg in [(['--seeds', '42,4x'], '--seeds must be integers'), (['--seeds', '42,42'], 'repeats a seed'),
+                       (['--seeds', '42,43', '--minutes', '0'], 'must be positive'),
+                       (['--seeds', '42,43', '--configs', 'own={"seed": 7}'], 'sets its own seed')]:
+        bad = subprocess.run(cmd + extra, capture_output=True, text=True, timeout=120)
+        assert bad.returncode != 0 and msg in bad.stderr, (extra, bad.stderr[-2000:])
+    assert not (tmp_path / 'runs').exists()
+    r = subprocess.run(cmd + ['--seeds', '42,43'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    c = json.loads((res_dir / 'ttq' / 'seeds.json').read_text())['configs']['new']
+    assert [x['seed'] for x in c['runs']] == [42, 43] and len(c['points']) == len(c['runs'][0]['points']) >= 2
+    for i, p in enumerate(c['points']):
+        vals = [x['points'][i]['eyes'] for x in c['runs']]
+        assert abs(p['eyes'] - sum(vals) / 2) < 1e-4 and p['spread']['eyes'] == [min(vals), max(vals)]
+    runs = tmp_path / 'runs' / 'seeds'
+    assert [json.loads((runs / f'new_s{s}' / 'config.json').read_text())['seed'] for s in (42, 43)] == [42, 43]
+    assert (runs / 'new_s42' / 'model.safetensors').read_bytes() != (runs / 'new_s43' / 'model.safetensors').read_bytes()
+    md = (res_dir / 'RESULTS.md').read_text()
+    assert 'seeds 42, 43' in md and f"{100 * c['points'][-1]['eyes']:.1f}% (" in md
+
+def test_time_to_quality_renders_mixed_files(tmp_path):
+    "--render: a file with a one-seed and a several-seed configuration, one seed without a variety value: a plot, and cells with brackets only for the latter."
+    (tmp_path / 'ttq').mkdir()
+    pt = lambda m, s, eyes, var: dict(minutes=m, gan_minutes=m, step=s, images=8 * s, eyes=eyes, hair=0.9, r_precision=0.5, variety=var)
+    runs = [dict(seed=1, points=[pt(1, 10, 0.2, 0.5), pt(2, 20, 0.4, None)]), dict(seed=2, points=[pt(1, 12, 0.4, 0.7), pt(2, 22, 0.6, 0.9)])]
+    import sys; sys.path.insert(0, str(ROOT / 'benchmarks'))
+    from time_to_quality import mean_points
+    pts = mean_points(runs)
+    assert pts[0]['eyes'] == 0.3 and pts[0]['spread']['eyes'] == [0.2, 0.4] and pts[0]['step'] == 11 and 'step' not in pts[0]['spread']
+    assert pts[1]['variety'] is None and 'variety' not in pts[1]['spread']          # a seed without a value: no mean, no band there
+    r = dict(task='anime', data='d', machine=dict(cpu='x', cores=2, torch='t', date='today'), command='c', seed=42, judge_version=2,
+             base={'seed': 42}, damsm=dict(epochs=1, minutes=0.5, r_precision=None),
+             configs=dict(one=dict(overrides={}, seeds=[42], points=[pt(1, 10, 0.25, 0.5)]), two=dict(overrides={}, seeds=[1, 2], runs=runs, points=pts)))
+    (tmp_path / 'ttq' / 'mixed.json').write_text(json.dumps(r))
+    p = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    md = (tmp_path / 'RESULTS.md').read_text()
+    assert '| one | the small preset as it is | 1 | 10 | 25.0% | 90.0% | 0.500 | 0.500 |' in md
+    assert '| two | the small preset as it is; seeds 1, 2 | 1 | 11 | 30.0% (20.0%–40.0%) |' in md and '| 0.600 (0.500–0.700) |' in md
+    assert (tmp_path / 'ttq' / 'mixed.png').stat().st_size > 1000
