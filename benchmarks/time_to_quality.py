@@ -71,7 +71,7 @@ def run(a):
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime, synth_birds
     from deep_t2i.trainer_damsm import DAMSMTrainer
-    from deep_t2i.metrics import attribute_judge
+    from deep_t2i.metrics import attribute_judge, JUDGE_VERSION
     torch.set_num_threads(a.threads or torch.get_num_threads())
     data = Path(a.data or f"data/{'anime_synth' if a.task == 'anime' else 'birds200'}")
     if not data.exists(): (synth_anime if a.task == 'anime' else synth_birds)(data, n=3000, seed=0)
@@ -82,7 +82,6 @@ def run(a):
     if taken: sys.exit(f"{', '.join(taken)} exist(s): remove them (a curve starts from step 0)")
     res_path = Path(a.results) / 'ttq' / f'{name}.json'
     res = json.loads(res_path.read_text()) if res_path.exists() and a.append else {}
-    from deep_t2i.metrics import JUDGE_VERSION
     if res and res.get('judge_version', 1) != JUDGE_VERSION:
         sys.exit(f"{res_path} holds points of attribute judge version {res.get('judge_version', 1)}, this library's judge is version "
                  f"{JUDGE_VERSION}: their numbers do not compare; write a new file (--name) instead of --append")
@@ -102,9 +101,10 @@ def run(a):
     judge = attribute_judge(a.task, data, 0, progress=False)
     res_path.parent.mkdir(parents=True, exist_ok=True)
     for name, over in configs.items():
-        cfg = get_config(a.task, 'small', **{**common, **over})                # one seed: --seed, or the configuration's own
-        runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], cfg if s is None else get_config(a.task, 'small', **{**common, **over, 'seed': s}),
-                                                data, out, judge, damsm_min)) for s in (seeds or [None])]
+        cfgs = {s: get_config(a.task, 'small', **{**common, **over, **({} if s is None else {'seed': s})})   # no --seeds: --seed, or the configuration's own
+                for s in (seeds or [None])}
+        runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], c, data, out, judge, damsm_min)) for s, c in cfgs.items()]
+        cfg = next(iter(cfgs.values()))                                    # the configuration's summary (its seeds differ only in the seed)
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
             'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
                                     seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}))
