@@ -11,10 +11,10 @@ __all__ = ['Progress', 'progress_iter']
 
 # %% ../nbs/00e_progress.ipynb #b8cd7089
 class Progress:
-    "Minimal progress bar: `update(n, comment)`; `close()` ends the line."
-    def __init__(self, total:int, desc:str='', show:bool=True, every:float=5.0, file=None):
+    "Minimal progress bar: `update(n, comment)`; `close()` ends the line. `deadline` (a `time.time()`): the work stops then at the latest, so the ETA never goes past it."
+    def __init__(self, total:int, desc:str='', show:bool=True, every:float=5.0, file=None, deadline:float=None):
         import sys, time
-        self.total, self.desc, self.every, self.file = max(total, 1), desc, every, file or sys.stderr
+        self.total, self.desc, self.every, self.file, self.deadline = max(total, 1), desc, every, file or sys.stderr, deadline
         self.show = show and is_main_process()
         self.tty = hasattr(self.file, 'isatty') and self.file.isatty()
         self.t0 = self.last = time.time(); self.n0 = None; self.n = 0
@@ -26,6 +26,7 @@ class Progress:
         self.last = now
         rate = (n - self.n0) / max(now - self.t0, 1e-9)
         eta = (self.total - n) / rate if rate > 0 else float('nan')
+        if self.deadline is not None: eta = max(self.deadline - now, 0) if eta != eta else min(eta, max(self.deadline - now, 0))
         frac = n / self.total
         bar = '#' * int(20 * frac) + '-' * (20 - int(20 * frac))
         eta_s = f"{int(eta // 60)}:{int(eta % 60):02d}" if eta == eta else '?'

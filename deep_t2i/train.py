@@ -175,7 +175,7 @@ class Trainer:
         self.tb = self._tensorboard()
         self._t0, self._n0, self._epochs = time.time(), self.step, epochs
         deadline = self._t0 + 60 * max_minutes if max_minutes else None
-        bar = self._bar(total)
+        bar = self._bar(min(total, max_steps) if max_steps else total, deadline)
         with _StopSignals() as signalled:
             wants_stop = lambda: self._agree_stop(signalled() or (deadline is not None and time.time() >= deadline))
             while self.epoch < epochs and stop is None:
@@ -246,7 +246,7 @@ class Trainer:
             dist.all_reduce(t, op=dist.ReduceOp.MAX); mine = bool(t.item())
         return 'stopped' if mine else None
 
-    def _bar(self, total): return Progress(total, type(self).__name__.replace('Trainer', ''), self.progress and self.main)
+    def _bar(self, total, deadline=None): return Progress(total, type(self).__name__.replace('Trainer', ''), self.progress and self.main, deadline=deadline)
 
     def _stop(self, bar):
         bar.close()
