@@ -6,9 +6,11 @@ Timeline (seconds from the start, with the default budget of 540):
   0    synthetic data (`deep_t2i synth`, deterministic: the same data as `deep_t2i synth` makes anywhere) and, at the
        same time, the GPU benchmarks (benchmarks/gpu.py; the data making uses CPU cores only);
   ~90  the GPU tests (`pytest -m gpu tests/test_gpu.py`) beside the DAMSM trainings of both tasks;
-  then the GAN trainings (RUNS below) side by side, each stopped by `--max-minutes` so that all end before the budget;
+  then the GAN trainings (RUNS below) side by side, each stopped by `--max-minutes` so that all end before the budget,
+       and beside them benchmarks/watch_runs.py, which judges every export as it appears (a curve of quality against
+       GPU-minutes per run: curves/TASK.json, drawn by `time_to_quality.py --render` once copied to benchmarks/ttq/);
   last, everything is packed into at most 8 files under DIR (the device tool brings back 8 files of 16 MiB at most):
-  summary.tar.gz (logs, benchmark JSON/markdown, each run's metrics, config, model.json, sample grids, loss plot) and
+  summary.tar.gz (logs, benchmark JSON/markdown, curves, each run's metrics, config, model.json, sample grids, loss plot) and
   each run's model.safetensors (split into parts of 15 MiB when larger: `cat NAME.safetensors.part* > model.safetensors`).
 With --dry every step runs on CPU at tiny sizes in about 3 minutes: the rehearsal that keeps a typo from wasting the GPU.
 Only Python's standard library, torch, torchvision, numpy, pandas, pillow, matplotlib and safetensors are needed
@@ -67,7 +69,7 @@ def pack(work, out, log):
     "summary.tar.gz + each run's model.safetensors (in parts where over 15 MiB) under out."
     logs = work / 'logs'
     with tarfile.open(out / 'summary.tar.gz', 'w:gz') as t:
-        for p in [work / 'bench.json', work / 'bench.md', *sorted(logs.iterdir())]:
+        for p in [work / 'bench.json', work / 'bench.md', *sorted(logs.iterdir()), *sorted((work / 'curves').glob('*.json'))]:
             if p.exists(): t.add(p, p.relative_to(work))
         for run in [*(f'damsm_{k}' for k in DAMSM), *RUNS]:
             d = work / run
@@ -121,34 +123,47 @@ def main():
     if plan.get('bench', True):
         bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
     wait(synth, log, 60, ['synth anime', 'synth birds'])
+    # the judge of the curves: trains its attribute judges now (CPU), judges the GAN runs' exports once they start
+    tasks = sorted(set(t for t, _ in RUNS.values()))
+    pack_s, start_file = 25, work / 'gans_started.json'
+    for f in (start_file, work / 'gans_done'): f.unlink(missing_ok=True)
+    shutil.rmtree(work / 'curves', ignore_errors=True)
+    watch = start([PY, 'benchmarks/watch_runs.py', *[x for n, (t, _) in RUNS.items() for x in ('--run', f'{n}={t}:{work / n}')],
+                   *[x for t in tasks for x in ('--data', f'{t}={data[t]}', '--damsm', f'{t}={work / f"damsm_{t}"}')],
+                   '--start', start_file, '--until', log.t0 + a.budget - pack_s - 3, '--done', work / 'gans_done',
+                   '--out', work / 'curves', '--n', 100 if a.dry else 400], logs / 'watch.log', env=None if a.dry else {'OMP_NUM_THREADS': '4'})
     if plan.get('bench', True):
         wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
         log('benchmarks:\n' + tail(logs / 'bench.log', 40))
     # 2. GPU tests beside the DAMSM trainings
     tests = start([PY, '-m', 'pytest', '-m', 'gpu', 'tests/test_gpu.py', '-q', '-p', 'no:cacheprovider', '-x' if a.dry else '-rA'], logs / 'pytest_gpu.log')
     damsm_min = 0.1 if a.dry else plan.get('damsm_minutes', 1.25)
-    damsm = []
+    damsm, t_damsm = [], time.time()
     for task, over in DAMSM.items():
         cfgf = work / f'damsm_{task}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task]}))
         shutil.rmtree(work / f'damsm_{task}', ignore_errors=True)
         damsm.append(start(cli + ['train', 'damsm', '--task', task, '--data', data[task], '--out', work / f'damsm_{task}', '--epochs', 200,
                                   '--config', cfgf, '--max-minutes', damsm_min], logs / f'damsm_{task}.log'))
     wait(damsm, log, log.elapsed() + 60 * damsm_min + 45, [f'damsm {t}' for t in DAMSM])
+    damsm_spent = (time.time() - t_damsm) / 60
     for task in DAMSM: log(f'damsm {task}:\n' + tail(logs / f'damsm_{task}.log', 3))
     # 3. the GAN runs, side by side, until the budget (less time to pack) runs out
-    pack_s = 25
-    minutes = max((log.left(a.budget) - pack_s - 20) / 60, 0.1)
+    minutes = max((log.left(a.budget) - pack_s - 45) / 60, 0.1)           # ends ~25 s early: time for setup and to judge the last exports
     log(f"GAN runs for {minutes:.2f} min each: {', '.join(RUNS)}")
-    gans = []
+    gans, t_gan = [], time.time()
     for name, (task, over) in RUNS.items():
         cfgf = work / f'{name}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task], **({'batch_size': 8, 'width': 0.0625} if a.dry else {})}))
         shutil.rmtree(work / name, ignore_errors=True)
         gans.append(start(cli + ['train', 'gan', '--task', task, '--data', data[task], '--damsm', work / f'damsm_{task}', '--out', work / name,
                                  '--epochs', 10000, '--config', cfgf, '--max-minutes', round(minutes, 3)], logs / f'{name}.log'))
+    start_file.write_text(json.dumps(dict(since=t_gan, damsm_minutes=damsm_spent)))
     wait([tests], log, a.budget - pack_s - 10, ['gpu tests'])
     log('gpu tests:\n' + tail(logs / 'pytest_gpu.log', 40))
     wait(gans, log, a.budget - pack_s, list(RUNS))
+    (work / 'gans_done').touch()
     for name in RUNS: log(f'{name}:\n' + tail(logs / f'{name}.log', 2))
+    wait([watch], log, a.budget - pack_s + 2, ['curves'])
+    log('curves:\n' + tail(logs / 'watch.log', 12))
     pack(work, out, log)
     shutil.copy(logs / 'gpu_run.log', out / 'gpu_run.log') if len(list(out.iterdir())) < 8 else None
     return 0

@@ -32,7 +32,8 @@ CONFIGS = {
 def machine():
     import torch
     return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), threads=torch.get_num_threads(),
-                torch=torch.__version__, date=datetime.date.today().isoformat())
+                torch=torch.__version__, date=datetime.date.today().isoformat(),
+                **({'gpu': torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {}))
 
 def mean_points(runs:list)->list:
     "Points of several seeds' runs (lists of equally many chunks) -> one list: the means, with each metric's [min, max] under 'spread'."
@@ -124,13 +125,17 @@ def train_curve(a, run_dir, cfg, data, out, judge, damsm_min)->list:
         t = GANTrainer(cfg, data, out / 'damsm', run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
         spent += time.time() - t1
         r = evaluate(load_model(run_dir), data, n=a.n, seed=0, progress=False, fid=False, judge=judge)
-        aa = r['attribute_accuracy'] or {}
-        pts.append(dict(minutes=round(damsm_min + spent / 60, 2), gan_minutes=round(spent / 60, 2), step=t.step,
-                        images=t.step * cfg.batch_size, **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
-                        r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
-                        variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None))
+        pts.append(point(r, damsm_min + spent / 60, spent / 60, t.step, cfg.batch_size))
         print(run_dir.name, pts[-1], flush=True)
     return pts
+
+def point(r:dict, minutes:float, gan_minutes:float, step:int, batch_size:int)->dict:
+    "A curve's point: an `evaluate` report `r` of the export at `step`, reached after `minutes` in all (`gan_minutes` of them the GAN's)."
+    aa = r['attribute_accuracy'] or {}
+    return dict(minutes=round(minutes, 2), gan_minutes=round(gan_minutes, 2), step=step, images=step * batch_size,
+                **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
+                r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
+                variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None)
 
 def fmt(v): return '–' if v is None else f"{v:.3f}"
 
@@ -141,6 +146,8 @@ def cell(p:dict, k:str, pct:bool)->str:
     f = (lambda x: f"{100 * x:.1f}%") if pct else (lambda x: f"{x:.3f}")
     return f(v) + (f" ({f(lo_hi[0])}–{f(lo_hi[1])})" if lo_hi else '')
 
+def minutes_label(m:dict)->str: return f"GPU minutes ({m['gpu']})" if m.get('gpu') else f"CPU minutes ({m['cores']} cores)"
+
 def key_metric(task): return ('eyes', 'hair') if task == 'anime' else ('named_parts',)
 
 def render(results=ROOT / 'benchmarks'):
@@ -148,7 +155,7 @@ def render(results=ROOT / 'benchmarks'):
     results_md = results / 'RESULTS.md'
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    md = ["## Time to quality (CPU)", "Command: `python benchmarks/time_to_quality.py --task TASK --configs ...` (one run per task; "
+    md = ["## Time to quality", "Command: `python benchmarks/time_to_quality.py --task TASK --configs ...` (one run per task; "
           "`--render` redraws). x: wall-clock minutes on the machine below (the shared DAMSM's minutes, then the GAN's); y: "
           "attribute accuracy of the EMA generator's export on held-out captions (one attribute judge for all points) and "
           "variety (pixel spread across seeds / that of real same-class images, 1 = as varied as the data). Dashed: the targets "
@@ -168,11 +175,11 @@ def render(results=ROOT / 'benchmarks'):
         targets = dict(eyes=85, hair=97, named_parts=70, variety=0.8)     # the targets this benchmark was written for
         for ax, k in zip(axes, keys + ('variety',)):
             ax.axhline(targets[k], color='k', ls='--', lw=0.8)
-            ax.set_xlabel(f"CPU minutes ({r['machine']['cores']} cores)"); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
+            ax.set_xlabel(minutes_label(r['machine'])); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
         axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
         png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
         m = r['machine']
-        md += [f"### {f.stem} ({r['data']}; {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
+        md += [f"### {f.stem} ({r['data']}; {m['gpu'] + ', ' if m.get('gpu') else ''}{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
                *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
                f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {fmt(r['damsm']['r_precision'])}.",
                f"Command: `{r['command']}`", f"Attribute judge: version {r.get('judge_version', 1)}" + (" (trained on crisp real images only; it misread soft generated eyes, see the demo-length sweep below)" if r.get('judge_version', 1) == 1 else "") + ".",

@@ -4,9 +4,9 @@ import subprocess, sys, tarfile
 from conftest import ROOT
 
 def test_gpu_run_dry(tmp_path):
-    "The default plan (benchmarks, tests, two DAMSMs, four GAN runs side by side) end to end, packed as the device tool brings it back."
+    "The default plan (benchmarks, tests, two DAMSMs, four GAN runs side by side, judged as they train) end to end, packed as the device tool brings it back."
     out = tmp_path / 'out'
-    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '80', '--out', out, '--work', tmp_path / 'work'],
+    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '120', '--out', out, '--work', tmp_path / 'work'],
                        capture_output=True, text=True, timeout=400, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
@@ -17,6 +17,22 @@ def test_gpu_run_dry(tmp_path):
     assert any(n.startswith('birds_a/samples_') for n in names)              # the last sample grid comes back
     assert 'exit code 0' in (tmp_path / 'work' / 'logs' / 'gpu_run.log').read_text()
     for run in ('anime_a', 'birds_b'): assert 'stopped early' in (tmp_path / 'work' / 'logs' / f'{run}.log').read_text()
+    # the curves: every run judged while training, in time_to_quality's format, which draws them
+    import json
+    res = tmp_path / 'results'; (res / 'ttq').mkdir(parents=True)
+    with tarfile.open(out / 'summary.tar.gz') as t:
+        for task in ('anime', 'birds'): (res / 'ttq' / f'gpu_{task}.json').write_bytes(t.extractfile(f'curves/{task}.json').read())
+    for task, runs in (('anime', ('anime_a', 'anime_b')), ('birds', ('birds_a', 'birds_b'))):
+        c = json.loads((res / 'ttq' / f'gpu_{task}.json').read_text())
+        assert set(c['configs']) == set(runs), c['configs'].keys()
+        for name in runs:
+            pts = c['configs'][name]['points']
+            assert pts and all(p['step'] > 0 and p['gan_minutes'] > 0 and p['minutes'] > p['gan_minutes'] for p in pts), pts
+            assert ('eyes' if task == 'anime' else 'named_parts') in pts[-1] and pts[-1]['r_precision'] is not None
+    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'time_to_quality.py', '--render', '--results', res], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    md = (res / 'RESULTS.md').read_text()
+    assert '### gpu_birds' in md and '| birds_a |' in md and (res / 'ttq' / 'gpu_anime.png').exists()
 
 def test_gpu_results_render(tmp_path):
     "The benchmark JSON turns into RESULTS.md tables between the GPU markers, and a second render replaces, not appends."

@@ -85,3 +85,9 @@ def test_time_to_quality_renders_mixed_files(tmp_path):
     assert '| one | the small preset as it is | 1 | 10 | 25.0% | 90.0% | 0.500 | 0.500 |' in md
     assert '| two | the small preset as it is; seeds 1, 2 | 1 | 11 | 30.0% (20.0%–40.0%) |' in md and '| 0.600 (0.500–0.700) |' in md
     assert (tmp_path / 'ttq' / 'mixed.png').stat().st_size > 1000
+    assert '### mixed (d; x, 2 cores' in md
+    from time_to_quality import minutes_label                                       # a curve measured on a GPU says so on its axis and heading
+    assert minutes_label(r['machine']) == 'CPU minutes (2 cores)' and minutes_label({**r['machine'], 'gpu': 'NVIDIA H200'}) == 'GPU minutes (NVIDIA H200)'
+    (tmp_path / 'ttq' / 'mixed.json').write_text(json.dumps({**r, 'machine': {**r['machine'], 'gpu': 'NVIDIA H200'}}))
+    assert subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(tmp_path)], timeout=120).returncode == 0
+    assert '### mixed (d; NVIDIA H200, x, 2 cores' in (tmp_path / 'RESULTS.md').read_text()
