@@ -7,8 +7,9 @@ Timeline (seconds from the start, with the default budget of 540):
        same time, the GPU benchmarks (benchmarks/gpu.py; the data making uses CPU cores only);
   ~90  the GPU tests (`pytest -m gpu tests/test_gpu.py`) beside the DAMSM trainings of both tasks;
   then the GAN trainings (RUNS below) side by side, each stopped by `--max-minutes` so that all end before the budget,
-       and beside them benchmarks/watch_runs.py, which judges every export as it appears (a curve of quality against
-       GPU-minutes per run: curves/TASK.json, drawn by `time_to_quality.py --render` once copied to benchmarks/ttq/);
+       and beside them benchmarks/watch_runs.py, which judges the runs' exports as they appear (a curve of quality
+       against GPU-minutes per run: curves/gpu_TASK.json, drawn by `time_to_quality.py --render` once copied to
+       benchmarks/ttq/; its attribute judges train on CPU from the end of the benchmarks on);
   last, everything is packed into at most 8 files under DIR (the device tool brings back 8 files of 16 MiB at most):
   summary.tar.gz (logs, benchmark JSON/markdown, curves, each run's metrics, config, model.json, sample grids, loss plot) and
   each run's model.safetensors (split into parts of 15 MiB when larger: `cat NAME.safetensors.part* > model.safetensors`).
@@ -16,7 +17,7 @@ With --dry every step runs on CPU at tiny sizes in about 3 minutes: the rehearsa
 Only Python's standard library, torch, torchvision, numpy, pandas, pillow, matplotlib and safetensors are needed
 (what the GPU machine has); the Inception code path uses a torchvision Inception-v3 with random weights made there.
 """
-import argparse, json, os, shutil, subprocess, sys, tarfile, time
+import argparse, atexit, json, os, shutil, subprocess, sys, tarfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,6 +124,9 @@ def main():
     if plan.get('bench', True):
         bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
     wait(synth, log, 60, ['synth anime', 'synth birds'])
+    if plan.get('bench', True):
+        wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
+        log('benchmarks:\n' + tail(logs / 'bench.log', 40))
     # the judge of the curves: trains its attribute judges now (CPU), judges the GAN runs' exports once they start
     tasks = sorted(set(t for t, _ in RUNS.values()))
     pack_s, start_file = 25, work / 'gans_started.json'
@@ -131,10 +135,9 @@ def main():
     watch = start([PY, 'benchmarks/watch_runs.py', *[x for n, (t, _) in RUNS.items() for x in ('--run', f'{n}={t}:{work / n}')],
                    *[x for t in tasks for x in ('--data', f'{t}={data[t]}', '--damsm', f'{t}={work / f"damsm_{t}"}')],
                    '--start', start_file, '--until', log.t0 + a.budget - pack_s - 3, '--done', work / 'gans_done',
-                   '--out', work / 'curves', '--n', 100 if a.dry else 400], logs / 'watch.log', env=None if a.dry else {'OMP_NUM_THREADS': '4'})
-    if plan.get('bench', True):
-        wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
-        log('benchmarks:\n' + tail(logs / 'bench.log', 40))
+                   '--out', work / 'curves', '--n', 100 if a.dry else 400, '--command', ' '.join(['benchmarks/gpu_run.py', *sys.argv[1:]])],
+                  logs / 'watch.log', env=None if a.dry else {'OMP_NUM_THREADS': '4'})
+    atexit.register(lambda: watch.poll() is None and watch.kill())      # never left running after this script, whatever happens below
     # 2. GPU tests beside the DAMSM trainings
     tests = start([PY, '-m', 'pytest', '-m', 'gpu', 'tests/test_gpu.py', '-q', '-p', 'no:cacheprovider', '-x' if a.dry else '-rA'], logs / 'pytest_gpu.log')
     damsm_min = 0.1 if a.dry else plan.get('damsm_minutes', 1.25)
@@ -148,15 +151,15 @@ def main():
     damsm_spent = (time.time() - t_damsm) / 60
     for task in DAMSM: log(f'damsm {task}:\n' + tail(logs / f'damsm_{task}.log', 3))
     # 3. the GAN runs, side by side, until the budget (less time to pack) runs out
-    minutes = max((log.left(a.budget) - pack_s - 45) / 60, 0.1)           # ends ~25 s early: time for setup and to judge the last exports
+    minutes = max((log.left(a.budget) - pack_s - 30 - 10 * len(RUNS)) / 60, 0.1)   # the rest: setup, and judging each run's last export
     log(f"GAN runs for {minutes:.2f} min each: {', '.join(RUNS)}")
     gans, t_gan = [], time.time()
     for name, (task, over) in RUNS.items():
-        cfgf = work / f'{name}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task], **({'batch_size': 8, 'width': 0.0625} if a.dry else {})}))
+        cfgf = work / f'{name}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task], **({'batch_size': 8, 'width': 0.0625, 'sample_every': 1} if a.dry else {})}))
         shutil.rmtree(work / name, ignore_errors=True)
         gans.append(start(cli + ['train', 'gan', '--task', task, '--data', data[task], '--damsm', work / f'damsm_{task}', '--out', work / name,
                                  '--epochs', 10000, '--config', cfgf, '--max-minutes', round(minutes, 3)], logs / f'{name}.log'))
-    start_file.write_text(json.dumps(dict(since=t_gan, damsm_minutes=damsm_spent)))
+    (work / 'start.tmp').write_text(json.dumps(dict(since=t_gan, damsm_minutes=damsm_spent))); os.replace(work / 'start.tmp', start_file)
     wait([tests], log, a.budget - pack_s - 10, ['gpu tests'])
     log('gpu tests:\n' + tail(logs / 'pytest_gpu.log', 40))
     wait(gans, log, a.budget - pack_s, list(RUNS))

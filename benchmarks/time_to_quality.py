@@ -31,9 +31,10 @@ CONFIGS = {
 
 def machine():
     import torch
+    from deep_t2i.device import default_device
     return dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), threads=torch.get_num_threads(),
                 torch=torch.__version__, date=datetime.date.today().isoformat(),
-                **({'gpu': torch.cuda.get_device_name(0)} if torch.cuda.is_available() else {}))
+                **({'gpu': torch.cuda.get_device_name(0)} if default_device().type == 'cuda' else {}))
 
 def mean_points(runs:list)->list:
     "Points of several seeds' runs (lists of equally many chunks) -> one list: the means, with each metric's [min, max] under 'spread'."

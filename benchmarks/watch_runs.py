@@ -1,22 +1,27 @@
 """Judge the exports of GAN trainings while they run: quality against training minutes, without stopping them.
 
     python benchmarks/watch_runs.py --run NAME=TASK:RUN_DIR [--run ...] --data TASK=DATA [--data ...] --start FILE
-        --until T1 --out DIR [--done FILE] [--n 400] [--damsm TASK=DIR]
+        --until T1 --out DIR [--prefix P] [--done FILE] [--n 400] [--damsm TASK=DIR] [--command TEXT]
 
-A trainer rewrites RUN_DIR/model.* at the end of every `sample_every`-th epoch; each new export (a new step in
-model.json) is judged like a point of benchmarks/time_to_quality.py (held-out captions, no FID, one attribute judge per
-task, trained on CPU as soon as this starts), and DIR/TASK.json is rewritten after every point in time_to_quality's
-format, so that `time_to_quality.py --render` draws it. The trainings' start is announced by the --start file, JSON
-{"since": time.time() of their start, "damsm_minutes": the DAMSMs' minutes}; no export is read before it exists (so
-the judges can train while the DAMSMs do). x: the DAMSM's minutes plus the minutes since `since` (the trainings' setup
-included). Stops at T1 (a `time.time()`), or once the --done file exists (the trainings have ended) and every last
-export is judged. gpu_run.py runs it beside the GPU trainings, so that one call brings back a curve, not end points only.
+A trainer rewrites RUN_DIR/model.* at the end of every `sample_every`-th epoch. Every few seconds this looks at each
+run and judges its newest export when it holds a step not judged yet (an export replaced while another was being
+judged is skipped) like a point of benchmarks/time_to_quality.py: held-out captions, no FID, one attribute judge per
+task (trained on CPU as soon as this starts). DIR/PTASK.json is rewritten after every point in time_to_quality's
+format, so that `time_to_quality.py --render` draws it once copied to benchmarks/ttq/ (the prefix keeps it apart from
+the CPU curves there). The trainings' start is announced by the --start file, JSON {"since": time.time() of their start,
+"damsm_minutes": the DAMSMs' minutes}; no run folder is read before it exists (so the judges can train while the DAMSMs
+do). x: the DAMSM's minutes plus the minutes since `since` (the trainings' setup included). Stops at T1 (a
+`time.time()`), or once the --done file exists (the trainings have ended) and every last export is judged; a point
+that would not end by T1 is not started. gpu_run.py runs it beside the GPU trainings, so that one call brings back a
+curve, not end points only.
 """
-import argparse, csv, json, sys, time
+import argparse, csv, json, sys, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+RUN_MECHANICS = ('num_workers', 'sample_every', 'ckpt_every', 'epochs', 'tensorboard', 'deterministic')   # how a run ran, not what it trains
 
 
 def pairs(items, what):
@@ -29,22 +34,49 @@ def pairs(items, what):
     return out
 
 
-def exported_step(run_dir:Path):
-    "The step of the export in run_dir (None while there is none, or while model.json is being replaced)."
-    try: return json.loads((run_dir / 'model.json').read_text())['meta']['step']
-    except (OSError, ValueError, KeyError): return None
+def export_state(run_dir:Path):
+    "(step, mtimes) of the complete export in run_dir; None while there is none or while one is being written (the trainer replaces the weights, then model.json)."
+    js, st = run_dir / 'model.json', run_dir / 'model.safetensors'
+    try:
+        m = (st.stat().st_mtime_ns, js.stat().st_mtime_ns)
+        if m[0] > m[1]: return None                                      # new weights, old description: wait for model.json
+        return json.loads(js.read_text())['meta']['step'], m
+    except (OSError, ValueError, KeyError, TypeError): return None
+
+
+def damsm_summary(run_dir)->dict:
+    "epochs and last R-precision of a DAMSM run folder (None where unknown)."
+    rows = []
+    if run_dir and (Path(run_dir) / 'metrics.csv').exists():
+        with open(Path(run_dir) / 'metrics.csv') as f: rows = list(csv.DictReader(f))
+    rp = [r for r in rows if r.get('r_precision')]
+    return dict(epochs=int(rows[-1]['epoch']) + 1 if rows else None, r_precision=round(float(rp[-1]['r_precision']), 4) if rp else None)
+
+
+def overrides_of(cfg)->dict:
+    "What `cfg` sets differently from its task's small preset (how the run ran left out)."
+    from deep_t2i.core import get_config
+    base = get_config(cfg.task, 'small').to_dict()
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUN_MECHANICS and base.get(k) != v}
+
+
+def write_json(path:Path, obj):
+    from deep_t2i.files import atomic_write_bytes
+    atomic_write_bytes(path, json.dumps(obj, indent=1).encode())
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--run', action='append', required=True, help='NAME=TASK:RUN_DIR, once per training')
     ap.add_argument('--data', action='append', required=True, help='TASK=DATA folder, once per task')
-    ap.add_argument('--damsm', action='append', help="TASK=DAMSM run folder: its last R-precision goes into the JSON")
+    ap.add_argument('--damsm', action='append', help="TASK=DAMSM run folder: its epochs and last R-precision go into the JSON")
     ap.add_argument('--start', type=Path, required=True, help='a JSON file {"since": time.time() of the trainings\' start, "damsm_minutes": M}, written when they start')
     ap.add_argument('--until', type=float, required=True, help='time.time() to stop at')
     ap.add_argument('--done', type=Path, help='a file whose existence says the trainings have ended')
     ap.add_argument('--n', type=int, default=400, help='images per point')
-    ap.add_argument('--out', type=Path, required=True, help='folder of the TASK.json files')
+    ap.add_argument('--out', type=Path, required=True, help='folder of the PREFIXTASK.json files')
+    ap.add_argument('--prefix', default='gpu_', help="file name prefix (default gpu_: benchmarks/ttq/ holds the CPU curves as TASK.json)")
+    ap.add_argument('--command', help='the command to record (default: this one)')
     a = ap.parse_args(argv)
     data, damsm = pairs(a.data, '--data'), pairs(a.damsm, '--damsm')
     runs = {}
@@ -56,44 +88,50 @@ def main(argv=None):
     from deep_t2i.inference import load_model
     from time_to_quality import machine, point
     a.out.mkdir(parents=True, exist_ok=True)
-    res = {}
-    for task in sorted(set(t for t, _ in runs.values())):
-        rp = None
-        if task in damsm and (Path(damsm[task]) / 'metrics.csv').exists():
-            with open(Path(damsm[task]) / 'metrics.csv') as f: rows = [r for r in csv.DictReader(f) if r.get('r_precision')]
-            rp = round(float(rows[-1]['r_precision']), 4) if rows else None
-        res[task] = dict(task=task, data=str(data[task]), machine=machine(), command=' '.join(sys.argv), judge_version=JUDGE_VERSION, seed=None,
-                         damsm=dict(epochs=None, minutes=None, r_precision=rp), base={},
-                         notes="Judged while training (benchmarks/watch_runs.py): x = the DAMSM's minutes + minutes since the GAN trainings started "
-                               "(setup included; several trainings shared the device).", configs={})
+    tasks = sorted(set(t for t, _ in runs.values()))
     t_judge = time.time()
-    judges = {task: attribute_judge(task, data[task], 0, progress=False) for task in res}
+    judges = {task: attribute_judge(task, data[task], 0, progress=False) for task in tasks}
     print(f"judges trained in {time.time() - t_judge:.0f} s", flush=True)
-    seen = {name: None for name in runs}
-    while not a.start.exists() and time.time() < a.until: time.sleep(1)
-    try: start = json.loads(a.start.read_text()); since, damsm_min = float(start['since']), float(start.get('damsm_minutes', 0))
-    except (OSError, ValueError, KeyError, TypeError) as e: sys.exit(f"no readable start file {a.start} by the deadline ({e})")
-    for r in res.values(): r['damsm']['minutes'] = round(damsm_min, 2)
+    start = None
+    while start is None and time.time() < a.until:                       # written atomically by gpu_run; retried while unreadable
+        try: start = json.loads(a.start.read_text()); since, damsm_min = float(start['since']), float(start.get('damsm_minutes', 0))
+        except (OSError, ValueError, KeyError, TypeError): start = None; time.sleep(1)
+    if start is None: sys.exit(f"no readable start file {a.start} by the deadline")
+    res = {task: dict(task=task, data=str(data[task]), machine=machine(), command=a.command or ' '.join(sys.argv), judge_version=JUDGE_VERSION,
+                      seed=None, damsm=dict(**damsm_summary(damsm.get(task)), minutes=round(damsm_min, 2)), base={},
+                      notes="Judged while training (benchmarks/watch_runs.py): x = the DAMSM's minutes + minutes since the GAN trainings "
+                            "started (setup included; the trainings shared the device).", configs={}) for task in tasks}
+    seen, last = {name: None for name in runs}, {}                      # last judged step; the newest export seen
+    per_point = 0.0                                                      # seconds the slowest point took
     while time.time() < a.until:
-        over, fresh = a.done is not None and a.done.exists(), False            # read first: an export written before FILE is seen below
+        over, fresh = a.done is not None and a.done.exists(), False     # read first: an export written before the done file is seen below
         for name, (task, d) in runs.items():
-            step = exported_step(d)
-            if step is None or step == seen[name] or time.time() >= a.until: continue
-            t_exp = (d / 'model.json').stat().st_mtime
-            model = load_model(d)
-            if exported_step(d) != step: continue                           # replaced while loading: take the newer one next round
-            r = evaluate(model, data[task], n=a.n, seed=0, progress=False, fid=False, judge=judges[task])
-            gan_min = (t_exp - since) / 60
-            p = point(r, damsm_min + gan_min, gan_min, step, model.cfg.batch_size)
-            c = res[task]['configs'].setdefault(name, dict(overrides={}, config={k: getattr(model.cfg, k) for k in ('width', 'batch_size', 'lr_g', 'ema_decay', 'amp') if hasattr(model.cfg, k)},
-                                                           seeds=[model.cfg.seed], points=[]))
-            c['points'].append(p); seen[name], fresh = step, True
-            print(name, p, flush=True)
-            (a.out / f'{task}.json').write_text(json.dumps(res[task], indent=1))
+            state = export_state(d)
+            if state is None: continue
+            last[name] = state[0]
+            if state[0] == seen[name]: continue
+            if time.time() + per_point >= a.until: continue             # would not end in time
+            t1 = time.time()
+            try:
+                model = load_model(d)
+                if export_state(d) != state: continue                   # replaced while loading: the newer one next round
+                r = evaluate(model, data[task], n=a.n, seed=0, progress=False, fid=False, judge=judges[task])
+            except Exception:
+                print(f"{name}: judging the export of step {state[0]} failed:\n{traceback.format_exc()}", flush=True)
+                seen[name] = state[0]; continue                         # not retried; the next export is
+            gan_min = (state[1][1] / 1e9 - since) / 60                  # when model.json was written
+            p = point(r, damsm_min + gan_min, gan_min, state[0], model.cfg.batch_size)
+            c = res[task]['configs'].setdefault(name, dict(overrides=overrides_of(model.cfg), seeds=[model.cfg.seed], points=[]))
+            c['points'].append(p); seen[name], fresh = state[0], True
+            per_point = max(per_point, time.time() - t1)
+            print(f"{name} ({time.time() - t1:.1f} s): {p}", flush=True)
+            write_json(a.out / f'{a.prefix}{task}.json', res[task])
         if not fresh:
-            if over: break                                                  # trainings over, every last export judged
+            if over: break                                              # trainings over, every last export judged
             time.sleep(2)
-    for task, r in res.items(): (a.out / f'{task}.json').write_text(json.dumps(r, indent=1))
+    for task, r in res.items(): write_json(a.out / f'{a.prefix}{task}.json', r)
+    for name in runs:
+        if last.get(name) is not None and last[name] != seen[name]: print(f"{name}: its last export (step {last[name]}) was not judged in time", flush=True)
     counts = [f"{n} {len(c['points'])}" for r in res.values() for n, c in r['configs'].items()]
     print(f"points: {', '.join(counts) or 'none'}", flush=True)
     return 0

@@ -21,13 +21,15 @@ def test_gpu_run_dry(tmp_path):
     import json
     res = tmp_path / 'results'; (res / 'ttq').mkdir(parents=True)
     with tarfile.open(out / 'summary.tar.gz') as t:
-        for task in ('anime', 'birds'): (res / 'ttq' / f'gpu_{task}.json').write_bytes(t.extractfile(f'curves/{task}.json').read())
+        for task in ('anime', 'birds'): (res / 'ttq' / f'gpu_{task}.json').write_bytes(t.extractfile(f'curves/gpu_{task}.json').read())
+        final = {n: json.load(t.extractfile(f'{n}/model.json'))['meta']['step'] for n in ('anime_a', 'anime_b', 'birds_a', 'birds_b')}
     for task, runs in (('anime', ('anime_a', 'anime_b')), ('birds', ('birds_a', 'birds_b'))):
         c = json.loads((res / 'ttq' / f'gpu_{task}.json').read_text())
         assert set(c['configs']) == set(runs), c['configs'].keys()
         for name in runs:
             pts = c['configs'][name]['points']
-            assert pts and all(p['step'] > 0 and p['gan_minutes'] > 0 and p['minutes'] > p['gan_minutes'] for p in pts), pts
+            assert pts[-1]['step'] == final[name], (pts, final[name])      # the run's last export was judged
+            assert all(abs(p['minutes'] - c['damsm']['minutes'] - p['gan_minutes']) < 0.015 for p in pts), pts
             assert ('eyes' if task == 'anime' else 'named_parts') in pts[-1] and pts[-1]['r_precision'] is not None
     r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'time_to_quality.py', '--render', '--results', res], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
