@@ -15,7 +15,7 @@ do). x: the DAMSM's minutes plus the minutes since `since` (the trainings' setup
 that would not end by T1 is not started. gpu_run.py runs it beside the GPU trainings, so that one call brings back a
 curve, not end points only.
 """
-import argparse, csv, json, sys, time, traceback
+import argparse, json, sys, time, traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +46,10 @@ def export_state(run_dir:Path):
 
 def damsm_summary(run_dir)->dict:
     "epochs and last R-precision of a DAMSM run folder (None where unknown)."
-    rows = []
-    if run_dir and (Path(run_dir) / 'metrics.csv').exists():
-        with open(Path(run_dir) / 'metrics.csv') as f: rows = list(csv.DictReader(f))
-    rp = [r for r in rows if r.get('r_precision')]
-    return dict(epochs=int(rows[-1]['epoch']) + 1 if rows else None, r_precision=round(float(rp[-1]['r_precision']), 4) if rp else None)
+    from deep_t2i.train import RunFiles
+    rows = RunFiles(run_dir).read_metrics() if run_dir else []
+    rp = [r['r_precision'] for r in rows if 'r_precision' in r]
+    return dict(epochs=rows[-1]['epoch'] + 1 if rows else None, r_precision=round(rp[-1], 4) if rp else None)
 
 
 def overrides_of(cfg)->dict:
