@@ -1,4 +1,4 @@
-"""Time to quality: attribute accuracy and variety against CPU-minutes, for several GAN configurations on the same data,
+"""Time to quality: attribute (own data: label) accuracy, variety and the spectrum gap against CPU-minutes, for several GAN configurations on the same data,
 the same DAMSM and the same seed (or seeds); writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
 
     python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 8 --every 1
@@ -27,6 +27,7 @@ from deep_t2i.core import PRESETS
 CONFIGS = {
     'old': {k: v for k, v in PRESETS['classic'].items() if PRESETS['small'].get(k) != v},   # preset 'classic': the recipe before the faster options
     'new': {},                                                         # the small preset as it is now
+    'nearest': {'upsample': 'nearest'},                                # the small preset with the original's upsampling (repeated pixels: a grid)
 }
 
 def machine():
@@ -73,9 +74,10 @@ def run(a):
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime, synth_birds
     from deep_t2i.trainer_damsm import DAMSMTrainer
-    from deep_t2i.metrics import attribute_judge, JUDGE_VERSION
+    from deep_t2i.metrics import attribute_judge, label_judge, JUDGE_VERSION
     torch.set_num_threads(a.threads or torch.get_num_threads())
     data = Path(a.data or f"data/{'anime_synth' if a.task == 'anime' else 'birds200'}")
+    if a.task == 'captions' and (not a.data or not data.exists()): sys.exit(f"{a.data or 'no folder'} given: own data needs --data FOLDER (e.g. a set built by benchmarks/real_sets.py)")
     if not data.exists(): (synth_anime if a.task == 'anime' else synth_birds)(data, n=3000, seed=0)
     name = a.name or a.task
     out = Path(a.out) / name
@@ -100,7 +102,9 @@ def run(a):
     rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
     res['damsm'] = dict(epochs=base.damsm_epochs, minutes=round(damsm_min, 2), r_precision=rp[-1] if rp else None)
     print(f"DAMSM: {base.damsm_epochs} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
-    judge = attribute_judge(a.task, data, 0, progress=False)
+    judge = label_judge(data, base, d.tok, 0, progress=False) if a.task == 'captions' else attribute_judge(a.task, data, 0, progress=False)
+    if a.task == 'captions' and judge is None: sys.exit(f"{data} has no label column: the curves of own data follow the label judge")
+    if a.task == 'captions': res['judge_ceiling'] = judge[2]['label']
     res_path.parent.mkdir(parents=True, exist_ok=True)
     for name, over in configs.items():
         cfgs = {s: get_config(a.task, 'small', **{**common, **over, **({} if s is None else {'seed': s})})   # no --seeds: --seed, or the configuration's own
@@ -108,7 +112,7 @@ def run(a):
         runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], c, data, out, judge, damsm_min)) for s, c in cfgs.items()]
         cfg = next(iter(cfgs.values()))                                    # the configuration's summary (its seeds differ only in the seed)
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
-            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
+            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
                                     seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}))
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
@@ -132,11 +136,13 @@ def train_curve(a, run_dir, cfg, data, out, judge, damsm_min)->list:
 
 def point(r:dict, minutes:float, gan_minutes:float, step:int, batch_size:int)->dict:
     "A curve's point: an `evaluate` report `r` of the export at `step`, reached after `minutes` in all (`gan_minutes` of them the GAN's)."
-    aa = r['attribute_accuracy'] or {}
+    aa = dict(r['attribute_accuracy'] or {}, **({'label': r['label_accuracy']['mean']} if r.get('label_accuracy') else {}))
+    sp = r.get('spectrum') or {}
     return dict(minutes=round(minutes, 2), gan_minutes=round(gan_minutes, 2), step=step, images=step * batch_size,
                 **{k: round(v, 4) for k, v in aa.items() if isinstance(v, float)},
+                **({'spectrum_gap': round(sp['gap'], 3), 'max_spike': round(sp['max_spike'], 3)} if sp else {}),
                 r_precision=round(r['r_precision']['mean'], 4) if r['r_precision'] else None,
-                variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') else None)
+                variety=round(r['diversity']['ratio'], 3) if r['diversity'].get('ratio') is not None else None)
 
 def fmt(v): return '–' if v is None else f"{v:.3f}"
 
@@ -149,7 +155,7 @@ def cell(p:dict, k:str, pct:bool)->str:
 
 def minutes_label(m:dict)->str: return f"GPU minutes ({m['gpu']})" if m.get('gpu') else f"CPU minutes ({m['cores']} cores)"
 
-def key_metric(task): return ('eyes', 'hair') if task == 'anime' else ('named_parts',)
+def key_metric(task): return {'anime': ('eyes', 'hair'), 'birds': ('named_parts',), 'captions': ('label',)}[task]
 
 def render(results=ROOT / 'benchmarks'):
     "Plot every RESULTS/ttq/*.json and rewrite the time-to-quality section of RESULTS/RESULTS.md."
@@ -174,8 +180,9 @@ def render(results=ROOT / 'benchmarks'):
                     lo_hi = [p.get('spread', {}).get(k, (float('nan'),) * 2) for p in c['points']]
                     ax.fill_between(x, [scale * v[0] for v in lo_hi], [scale * v[1] for v in lo_hi], color=line.get_color(), alpha=.15)
         targets = dict(eyes=85, hair=97, named_parts=70, variety=0.8)     # the targets this benchmark was written for
+        if r.get('judge_ceiling'): targets['label'] = 100 * r['judge_ceiling']   # own data: the label judge's accuracy on held-out real pictures
         for ax, k in zip(axes, keys + ('variety',)):
-            ax.axhline(targets[k], color='k', ls='--', lw=0.8)
+            if k in targets: ax.axhline(targets[k], color='k', ls='--', lw=0.8)
             ax.set_xlabel(minutes_label(r['machine'])); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
         axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
         png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
@@ -185,8 +192,9 @@ def render(results=ROOT / 'benchmarks'):
                f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {fmt(r['damsm']['r_precision'])}.",
                f"Command: `{r['command']}`", f"Attribute judge: version {r.get('judge_version', 1)}" + (" (trained on crisp real images only; it misread soft generated eyes, see the demo-length sweep below)" if r.get('judge_version', 1) == 1 else "") + ".",
                *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
-               "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety |",
-               "|---|---|---|---|" + '---|' * len(keys) + "---|---|"]
+               *([f"Label judge: {100 * r['judge_ceiling']:.1f}% on held-out real pictures (its ceiling, dashed)."] if r.get('judge_ceiling') else []),
+               "| config | overrides of the small preset | minutes | steps | " + ' | '.join(keys) + " | R-precision | variety | spectrum gap | max spike |",
+               "|---|---|---|---|" + '---|' * len(keys) + "---|---|---|---|"]
         if any(c.get('runs') for c in r['configs'].values()):
             md[-2:-2] = ["Configurations run with several seeds (listed with them; the DAMSM keeps the common seed): each value is the mean over the seeds, with the lowest and highest in brackets (minutes and steps: means).", ""]
         for name, c in r['configs'].items():
@@ -195,7 +203,7 @@ def render(results=ROOT / 'benchmarks'):
             for i, p in enumerate(c['points']):
                 if i % 2 and i != len(c['points']) - 1: continue     # every other point, and the last
                 md.append(f"| {name} | {opts if i == 0 else ''} | {p['minutes']} | {p['step']} | " + ' | '.join(cell(p, k, True) for k in keys)
-                          + f" | {cell(p, 'r_precision', False)} | {cell(p, 'variety', False)} |")
+                          + f" | {cell(p, 'r_precision', False)} | {cell(p, 'variety', False)} | {cell(p, 'spectrum_gap', False)} | {cell(p, 'max_spike', False)} |")
         md.append("")
     section = '<!-- ttq:start -->\n' + '\n'.join(md) + '<!-- ttq:end -->\n'
     old = results_md.read_text() if results_md.exists() else ''
@@ -206,7 +214,7 @@ def render(results=ROOT / 'benchmarks'):
 
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--task', default='anime', choices=['anime', 'birds'])
+    ap.add_argument('--task', default='anime', choices=['anime', 'birds', 'captions'], help='captions: a folder of your own (--data) with a label column')
     ap.add_argument('--data'); ap.add_argument('--out', default='runs/ttq')
     ap.add_argument('--configs', default='old,new', help="names (old, new) or name={json overrides}, comma- (or, with JSON, semicolon-) separated")
     ap.add_argument('--minutes', type=float, default=8.0, help='GAN training minutes per configuration and seed (the sum of the chunks\' budgets; setup and exports come on top)')

@@ -10,7 +10,7 @@ from .core import DeepT2IError, UsageError
 from .device import AMP_HELP
 
 # %% auto #0
-__all__ = ['DEMO_SLOW', 'cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo',
+__all__ = ['DEMO_MINUTES', 'cmd_synth', 'cmd_prepare', 'infer_task', 'train_config', 'cmd_train', 'add_train_parser', 'cmd_demo',
            'add_demo_parser', 'cmd_generate', 'add_generate_parser', 'cmd_eval', 'add_eval_parser', 'cmd_serve',
            'add_serve_parser', 'build_parser', 'main']
 
@@ -120,41 +120,52 @@ def add_train_parser(sub):
         s.set_defaults(func=cmd_train)
 
 # %% ../nbs/07_cli.ipynb #e32e17e6
-DEMO_SLOW = dict(damsm_img_s=255, gan_img_s=36)   # the slower of the 2-core machines the demo is sized for (AMD EPYC, 2 cores)
+DEMO_MINUTES = 8                                   # training budget of `make demo` (DAMSM + GAN): a faster machine trains more steps, not for less time
 
 def cmd_demo(a):
-    import shutil, time, torch
+    import json, math, shutil, time, torch
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime
     from deep_t2i.trainer_damsm import DAMSMTrainer
-    from deep_t2i.trainer_gan import GANTrainer
+    from deep_t2i.trainer_gan import GANTrainer, probe_throughput
     out, data, t0 = Path(a.out), Path(a.data), time.time()
-    if a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
+    if a.epochs is not None and a.epochs < 1: raise UsageError(f"--epochs must be at least 1, got {a.epochs}")
+    if not a.minutes > 0: raise UsageError(f"--minutes must be positive, got {a.minutes}")
     if not (data / 'tags.csv').exists():
         print(f"making synthetic anime data in {data} ..."); synth_anime(data, n=3000, seed=0)
-    cfg = get_config('anime', 'small', seed=a.seed, epochs=a.epochs)
-    from deep_t2i.trainer_gan import probe_throughput
+    cfg = get_config('anime', 'small', seed=a.seed)
     with open(data / 'tags.csv') as f: n_train = int((1 - cfg.valid_pct) * sum(1 for _ in f))   # one line per head
     sp = probe_throughput(cfg)
-    est = (cfg.damsm_epochs * n_train / sp['damsm_img_s'] + cfg.epochs * n_train / sp['gan_img_s']) / 60
+    damsm_min = min(a.minutes / 4, cfg.damsm_epochs * n_train / sp['damsm_img_s'] / 60)        # its epochs, at most a quarter of the budget
+    gan_epochs = (a.minutes - damsm_min) * 60 * sp['gan_img_s'] / n_train
     print(f"this machine: DAMSM {sp['damsm_img_s']:.0f} img/s, GAN {sp['gan_img_s']:.0f} img/s (batch {cfg.batch_size}, {torch.get_num_threads()} threads); "
-          f"training {cfg.damsm_epochs} + {cfg.epochs} epochs of {n_train} heads: ~{est:.1f} min here (sized for 10 min at DAMSM {DEMO_SLOW['damsm_img_s']}, GAN {DEMO_SLOW['gan_img_s']} img/s)")
-    print("1/2 training DAMSM (text + image encoders) ...")
-    d = DAMSMTrainer(cfg, data, out / 'damsm', resume=True).fit()
-    rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
-    print(f"    R-precision on held-out heads: {rp[-1]:.3f}" if rp else "")
-    print("2/2 training the GAN ...")
-    g = GANTrainer(cfg, data, out / 'damsm', out / 'gan', resume=True).fit()
-    shutil.copy(g.files.samples(g.epoch), out / 'samples.png')
+          f"training for {a.minutes:g} min: DAMSM ~{damsm_min:.1f} min, then the GAN for the rest (~{gan_epochs:.1f} epochs of {n_train} heads here)"
+          + (f", at most {a.epochs} GAN epochs" if a.epochs else ''), flush=True)
+    prev = json.loads((out / 'gan' / 'model.json').read_text())['meta'].get('epoch', 0) if (out / 'gan' / 'model.json').exists() else 0
+    if (out / 'gan' / 'config.json').exists():
+        print(f"{out} already holds a demo run (GAN epoch {prev}): continuing it for another {a.minutes:g} min (delete {out} to start over)")
+    if (out / 'gan' / 'config.json').exists():          # the GAN learned on this DAMSM's text features: it stays as it is
+        print(f"1/2 DAMSM: kept as it is ({out / 'damsm'}): the GAN being continued was trained on it")
+    else:
+        print("1/2 training DAMSM (text + image encoders) ...")
+        d = DAMSMTrainer(cfg, data, out / 'damsm', resume=True).fit(max_minutes=a.minutes / 4)
+        rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
+        print(f"    R-precision on held-out heads: {rp[-1]:.3f}" if rp else "")
+    left = a.minutes - (time.time() - t0) / 60
+    print(f"2/2 training the GAN for {left:.1f} min ...")
+    epochs = prev + (a.epochs or math.ceil(2 * gan_epochs) + 1)        # time stops it first; the bar's count is the estimate's double
+    g = GANTrainer(cfg.replace(epochs=epochs), data, out / 'damsm', out / 'gan', resume=True).fit(max_minutes=max(left, 0.05))
+    shutil.copy(max((out / 'gan' / 'samples').glob('*.png'), key=lambda f: f.stat().st_mtime), out / 'samples.png')   # the last grid: an epoch's or the stop's
     shutil.copy(g.files.plot, out / 'losses.png')
-    print(f"done in {(time.time() - t0) / 60:.1f} min\n  model:   {out/'gan'/'model.safetensors'} (+ model.json)\n"
+    print(f"done in {(time.time() - t0) / 60:.1f} min ({g.step} GAN steps)\n  model:   {out/'gan'/'model.safetensors'} (+ model.json)\n"
           f"  samples: {out/'samples.png'} (one row per caption)\n  losses:  {out/'losses.png'}\n  try: deep_t2i generate --model {out/'gan'} --out out.png 'blue hair red eyes'")
 
 def add_demo_parser(sub):
-    s = sub.add_parser('demo', help='synthetic anime data, DAMSM + GAN on CPU in minutes, samples and plots')
+    s = sub.add_parser('demo', help='synthetic anime data, DAMSM + GAN on CPU for a few minutes, samples and plots')
     s.add_argument('--out', type=Path, default=Path('runs/demo')); s.add_argument('--data', type=Path, default=Path('data/anime_synth'))
     s.add_argument('--seed', type=int, default=42)
-    s.add_argument('--epochs', type=int, default=5, help='GAN epochs (default 5: under 10 minutes in all on a slow 2-core machine)')
+    s.add_argument('--minutes', type=float, default=DEMO_MINUTES, help=f'training time, DAMSM + GAN (default {DEMO_MINUTES}); a faster machine trains more steps in it')
+    s.add_argument('--epochs', type=int, help='at most this many GAN epochs in this call (default: as many as the time allows)')
     s.set_defaults(func=cmd_demo)
 
 # %% ../nbs/07_cli.ipynb #948fc59b
@@ -196,7 +207,7 @@ def cmd_eval(a):
     from deep_t2i.metrics import evaluate, report_markdown
     if a.n < 2: raise UsageError(f"--n must be at least 2, got {a.n}")
     m = load_model(a.model)
-    r = evaluate(m, a.data, n=a.n, seed=a.seed, fid=not a.no_fid)
+    r = evaluate(m, a.data, n=a.n, seed=a.seed, fid=not a.no_fid, judge_damsm=a.judge_damsm)
     out = Path(a.out); out.parent.mkdir(parents=True, exist_ok=True)
     from deep_t2i.files import atomic_write_bytes
     atomic_write_bytes(out, json.dumps(r, indent=2).encode())
@@ -210,6 +221,7 @@ def add_eval_parser(sub):
     s.add_argument('--data', type=Path, required=True, help='data folder whose test images and labels are used')
     s.add_argument('--n', type=int, default=1000, help='generated images (the field uses 30000)')
     s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--judge-damsm', type=Path, help='a DAMSM run trained apart from the model (another --seed): R-precision by encoders that did not train the generator, beside its own')
     s.add_argument('--no-fid', action='store_true', help='skip FID (the Inception runs ~7 img/s on 2 CPU cores)')
     s.add_argument('--out', type=Path, required=True, help='report.json (a .md table is written beside it)')
     s.set_defaults(func=cmd_eval)

@@ -53,6 +53,7 @@ class BaseConfig:
     d_words:float = 0.0          # > 0: weight of D's auxiliary word classifier (AC-GAN for captions): D learns which words a real image's caption holds, G is trained so that D finds its caption's words
     mode_seek:float = 0.0        # > 0: weight of MSGAN's mode-seeking term (Mao et al. 2019): a quarter of the batch is drawn again with new noise and G is penalised by 1 / (image distance / noise distance)
     diffaug:str = ''             # DiffAugment policy for what D sees, real and generated: comma-separated 'translation', 'cutout', 'color' ('' = none)
+    upsample:str = 'nearest'     # G's x2 upsampling, in the main and the skip path: 'nearest' (the original's; models trained with it draw a grid at 2- and 4-pixel periods) or 'bilinear' (no grid; preset 'small')
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)
@@ -140,9 +141,9 @@ PRESETS = {
     'small': dict(width=0.125, min_ch=16, noise_sz=64, image_encoder='cnn', emb_sz_anime=32, emb_sz_birds=64, emb_sz_captions=64,
                   attn_res_birds=(32, 64), self_attn_res=(32,), d_self_attn_res=(16,),
                   batch_size=32, damsm_epochs=10, epochs=10, ckpt_every=200, ema_decay=0.99,
-                  lr_g=8e-4, lr_d=8e-4, d_words=1.0, mode_seek=1.0),
+                  lr_g=8e-4, lr_d=8e-4, d_words=1.0, mode_seek=1.0, upsample='bilinear'),
 }
-PRESETS['classic'] = {**PRESETS['small'], **dict(lr_g=2e-4, lr_d=2e-4, d_words=0.0, mode_seek=0.0)}   # the small sizes with the original's losses and rates
+PRESETS['classic'] = {**PRESETS['small'], **dict(lr_g=2e-4, lr_d=2e-4, d_words=0.0, mode_seek=0.0, upsample='nearest')}   # the small sizes with the original's losses, rates and upsampling
 
 def _preset_overrides(task, preset):
     if preset not in PRESETS: raise UsageError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")

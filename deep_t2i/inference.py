@@ -15,7 +15,8 @@ from .export import load_model_files, tokenizer_from_dict
 from .model import TextEncoder, Generator, pad_mask
 
 # %% auto #0
-__all__ = ['MAX_CAPTION_CHARS', 'BUNDLED', 'check_caption', 'sample_noise', 'T2IModel', 'load_model', 'attention_grid']
+__all__ = ['MAX_CAPTION_CHARS', 'BUNDLED', 'check_caption', 'encode_captions', 'sample_noise', 'T2IModel', 'load_model',
+           'attention_grid']
 
 # %% ../nbs/05_inference.ipynb #2df50d51
 MAX_CAPTION_CHARS = 500
@@ -29,6 +30,12 @@ def check_caption(cap)->str:
     return cap
 
 # %% ../nbs/05_inference.ipynb #580ee947
+def encode_captions(tok, captions:list, max_len:int, device=None)->tuple:
+    "Token ids (B, max_len), padded with 0, and lengths (B,) of checked captions, by the tokenizer `tok`."
+    ids = [tok.encode(check_caption(c)) for c in captions]
+    return (torch.tensor([i + [0] * (max_len - len(i)) for i in ids], device=device),
+            torch.tensor([len(i) for i in ids], device=device))
+
 def sample_noise(seed:int, n:int, noise_sz:int)->torch.Tensor:
     "(n, noise_sz) standard normal noise; row j depends only on (seed, j)."
     return torch.stack([torch.randn(noise_sz, generator=torch.Generator().manual_seed(int(seed) * 100_003 + j)) for j in range(n)])
@@ -55,10 +62,7 @@ class T2IModel:
 
     def encode(self, captions:list)->tuple:
         "Token ids (B, T) and lengths (B,) of checked captions."
-        ids = [self.tok.encode(check_caption(c)) for c in captions]
-        T = self.cfg.max_len
-        return (torch.tensor([i + [0] * (T - len(i)) for i in ids], device=self.device),
-                torch.tensor([len(i) for i in ids], device=self.device))
+        return encode_captions(self.tok, captions, self.cfg.max_len, self.device)
 
     @torch.no_grad()
     def _run(self, captions:list, noise:torch.Tensor, batch_size:int=32):

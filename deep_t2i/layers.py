@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 # %% auto #0
-__all__ = ['DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'SentenceAffine', 'UpBlock', 'DownBlock', 'SelfAttention', 'WordAttention',
-           'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage',
-           'diffaug_ops', 'diff_augment']
+__all__ = ['UPSAMPLES', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock',
+           'SelfAttention', 'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv',
+           'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops', 'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #207c890b
 def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=True)->nn.Module:
@@ -37,17 +37,26 @@ class SentenceAffine(nn.Module):
         return h * (1 + g) + b
 
 # %% ../nbs/02_layers.ipynb #b87c01f9
+UPSAMPLES = ('nearest', 'bilinear')
+
+def upsample2(x, mode:str='nearest'):
+    "x (B, C, H, W) -> (B, C, 2H, 2W), by repeating pixels ('nearest') or interpolating them ('bilinear', half-pixel centres)."
+    if mode == 'nearest': return F.interpolate(x, scale_factor=2, mode='nearest')
+    if mode == 'bilinear': return F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
+    raise ValueError(f"upsample must be one of {', '.join(UPSAMPLES)}, got {mode!r}")
+
 class UpBlock(nn.Module):
-    "x2 nearest upsample, conv-BN-LReLU twice, plus a 1x1 residual path; with `cond_dim` > 0 each BN output is modulated by a `SentenceAffine`."
-    def __init__(self, ni:int, nf:int, cond_dim:int=0):
+    "x2 upsample (`upsample2`), conv-BN-LReLU twice, plus a 1x1 residual path; with `cond_dim` > 0 each BN output is modulated by a `SentenceAffine`."
+    def __init__(self, ni:int, nf:int, cond_dim:int=0, upsample:str='nearest'):
         super().__init__()
+        self.upsample = upsample
         self.conv1, self.bn1 = sn_conv(ni, nf), nn.BatchNorm2d(nf)
         self.conv2, self.bn2 = sn_conv(nf, nf), nn.BatchNorm2d(nf)
         self.skip = sn_conv(ni, nf, 1)
         self.aff1, self.aff2 = (SentenceAffine(cond_dim, nf), SentenceAffine(cond_dim, nf)) if cond_dim else (None, None)
     def forward(self, x,                          # (B, ni, H, W)
                 c=None):                          # (B, cond_dim) condition (with `cond_dim` > 0)
-        x = F.interpolate(x, scale_factor=2, mode='nearest')       # (B, ni, 2H, 2W)
+        x = upsample2(x, self.upsample)                           # (B, ni, 2H, 2W)
         h = self.bn1(self.conv1(x))
         if self.aff1 is not None: h = self.aff1(h, c)
         h = self.bn2(self.conv2(F.leaky_relu(h, 0.2)))
@@ -142,14 +151,16 @@ class OriginalUpStage(nn.Module):
     "(B, ni, r, r) -> features (B, nf, 2r, 2r), image (B, 3, 2r, 2r), word attention (B, T, r, r) or None."
     def __init__(self, ni:int, nf:int,
                  word_dim:int=0,          # > 0: word attention over words of this size at the input resolution
-                 self_attn:bool=False):   # self-attention at the output resolution
+                 self_attn:bool=False,    # self-attention at the output resolution
+                 upsample:str='nearest'): # see `upsample2`
         super().__init__()
+        self.upsample = upsample
         self.attn = WordAttention(ni, word_dim, norm=True) if word_dim else None
         self.conv, self.res = sn_conv_block(ni, nf, bn=True), ResConv(nf, bn=True)
         self.sa = SelfAttention(nf) if self_attn else nn.Identity()
         self.rgb = to_rgb(nf, bias=False)
     def forward(self, h, words=None, mask=None):
-        up = lambda x: F.interpolate(x, scale_factor=2, mode='nearest')
+        up = lambda x: upsample2(x, self.upsample)
         if self.attn is None: h, a = self.conv(up(h)), None                     # (B, nf, 2r, 2r)
         else:
             c, a = self.attn(h, words, mask)                                    # (B, ni, r, r), (B, T, r, r)

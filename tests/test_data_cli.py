@@ -1,5 +1,5 @@
 """The data commands end to end: synth, prepare (CLI and scripts), and their errors."""
-import subprocess, sys, zipfile
+import json, subprocess, sys, zipfile
 import pandas as pd
 from conftest import run_cli, ROOT
 from deep_t2i.data_anime import read_anime_tags, anime_datasets
@@ -116,6 +116,23 @@ def test_demo_prints_the_machines_speed_and_leaves_a_model(anime_data, tmp_path)
     r = run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo', '--epochs', 1)
     assert r.returncode == 0, r.stderr[-3000:]
     line = next(l for l in r.stdout.splitlines() if l.startswith('this machine:'))
-    assert 'DAMSM' in line and 'GAN' in line and 'min here' in line and 'sized for 10 min' in line
+    assert 'DAMSM' in line and 'GAN' in line and 'img/s' in line and 'training for 8 min' in line and 'at most 1 GAN epochs' in line
+    assert 'already holds' not in r.stdout
     for f in ('samples.png', 'losses.png', 'gan/model.safetensors', 'gan/model.json'): assert (tmp_path / 'demo' / f).exists(), f
-    assert run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo2', '--epochs', 0).returncode == 2
+    meta = lambda: json.loads((tmp_path / 'demo' / 'gan' / 'model.json').read_text())['meta']
+    assert meta()['epoch'] == 1
+    step1 = meta()['step']
+    # a second demo continues the first (and says so) for another budget; here a tiny one: it stops by time, not by epochs
+    damsm = (tmp_path / 'demo' / 'damsm' / 'damsm.safetensors').read_bytes()
+    import time
+    t0 = time.time()
+    r = run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo', '--minutes', 0.05)
+    took = time.time() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'already holds a demo run (GAN epoch 1): continuing it' in r.stdout and 'DAMSM: kept as it is' in r.stdout
+    assert (tmp_path / 'demo' / 'damsm' / 'damsm.safetensors').read_bytes() == damsm     # the GAN's text encoder did not move under it
+    assert took < 60, took                                    # 3 s of training, plus start-up, the speed probe and the export
+    assert meta()['step'] > step1                             # it went on from where the first stopped
+    for bad in (('--epochs', 0), ('--minutes', 0), ('--minutes', -1)):
+        r = run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo2', *bad)
+        assert r.returncode == 2 and 'must be' in r.stderr, bad

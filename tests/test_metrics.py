@@ -23,8 +23,14 @@ def test_eval_report(anime_data, tmp_path):
         assert all((v['mistaken_for'] is None) == (v['accuracy'] == 1) for v in cs.values())
     dv = rep['diversity']                                     # real heads of one tag pair differ (position, skin, hair length)
     assert dv['real_same_class'] > 0.02 and dv['generated'] > 0 and abs(dv['ratio'] - dv['generated'] / dv['real_same_class']) < 1e-9
+    sp = rep['spectrum']                                      # every report measures grid artifacts against the test images
+    assert set(sp['spikes']) == {'2', '4', '8'} and all(set(v) == {'x', 'y', 'xy'} for v in sp['spikes'].values())
+    assert sp['max_spike'] == max(v for s in sp['spikes'].values() for v in s.values())
+    assert len(sp['profile']['real']) == len(sp['profile']['frequency']) == 46 and sp['profile']['frequency'][32] == 0.5   # 64 px: rings to the corner
+    assert abs(sp['gap']) > 0.05                              # an untrained generator's fine detail is nothing like the data's
+    assert rep['label_accuracy'] is None                      # anime has attributes, not labels
     md = (tmp_path / 'report.md').read_text()
-    assert md.startswith('| metric | value |') and 'variety across seeds' in md
+    assert md.startswith('| metric | value |') and 'variety across seeds' in md and 'spectrum vs real' in md
 
 def test_fid_of_identical_sets_is_zero_and_grows_with_difference():
     x = torch.rand(24, 3, 64, 64) * 2 - 1

@@ -31,13 +31,44 @@ def test_generate_from_any_language(runs, tmp_path):
     assert Image.open(tmp_path / 'a.png').size == (64, 64)
 
 def test_eval_on_own_data(runs, shapes, tmp_path):
-    r = run_cli('eval', '--model', runs / 'gan', '--data', shapes, '--n', 24, '--out', tmp_path / 'r.json')
+    r = run_cli('eval', '--model', runs / 'gan', '--data', shapes, '--n', 24, '--out', tmp_path / 'r.json', '--judge-damsm', runs / 'damsm')
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads((tmp_path / 'r.json').read_text())
     assert rep['fid'] > 0 and 0 <= rep['r_precision']['mean'] <= 1
+    # the judge here is the model's own DAMSM: the same encoders and tokenizer must give the same R-precision
+    rj = rep['r_precision_judge']
+    assert (rj['mean'], rj['std']) == (rep['r_precision']['mean'], rep['r_precision']['std']) and rj['damsm'] == str(runs / 'damsm')
+    assert rj['same_as_model'] and 'is the one that trained' in r.stderr                 # said, not passed off as an outside reader
+    assert 'R-precision (judge DAMSM) — the DAMSM that trained the model' in (tmp_path / 'r.md').read_text()
+    for bad, msg in ((tmp_path / 'none', 'no DAMSM at'), (runs / 'gan', 'no DAMSM at')):      # a GAN export is not a judge DAMSM
+        r = run_cli('eval', '--model', runs / 'gan', '--data', shapes, '--n', 4, '--no-fid', '--out', tmp_path / 'r2.json', '--judge-damsm', bad)
+        assert r.returncode == 2 and msg in r.stderr, r.stderr[-500:]
     assert rep['attribute_accuracy'] is None and 'attribute labels' in rep['attribute_accuracy_reason']
     assert any('unstable' in w and re.search(r' [1-9]\d* test images', w) for w in rep['warnings'])   # the held-out share of 48, named
     assert rep['diversity']['generated'] > 0
+    assert rep['label_accuracy'] is None and 'not every picture' in rep['label_accuracy_reason']    # two entries without a label: no label judge
+    sp = rep['spectrum']
+    assert isinstance(sp['gap'], float) and set(sp['spikes']) == {'2', '4', '8'} and all(set(v) == {'x', 'y', 'xy'} for v in sp['spikes'].values())
+
+def test_label_accuracy_on_a_labelled_folder(runs, tmp_path):
+    "A folder whose every picture has a label: a judge trained on its real training pictures reads the generated ones; ceiling and chance beside it."
+    from deep_t2i.synth import synth_captions
+    import pandas as pd
+    data = synth_captions(tmp_path / 'labelled', n=300, seed=1, progress=False)
+    r = run_cli('eval', '--model', runs / 'gan', '--data', data, '--n', 40, '--no-fid', '--out', tmp_path / 'r.json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((tmp_path / 'r.json').read_text())
+    la = rep['label_accuracy']
+    assert {'mean', 'ceiling', 'chance'} <= la.keys() and 0 <= la['mean'] <= 1
+    labels = pd.read_json(data / 'metadata.jsonl', lines=True).label
+    assert la['classes'] == labels.nunique()
+    asked = [l for cs in [rep['label_classes']] for l, v in cs.items() for _ in range(v['n'])]   # the label of every caption asked for
+    assert la['chance'] == max(asked.count(l) for l in set(asked)) / 40
+    assert la['ceiling'] > la['chance']                       # the judge reads real held-out pictures better than always answering one label
+    cs = rep['label_classes']                                 # per label: how many captions asked for it, and how often it was read so
+    assert sum(v['n'] for v in cs.values()) == 40 and abs(sum(v['n'] * v['accuracy'] for v in cs.values()) / 40 - la['mean']) < 1e-9
+    assert rep['attribute_accuracy'] is None
+    assert 'label accuracy (label judge)' in (tmp_path / 'r.md').read_text()
 
 def test_img_size_and_errors(shapes, tmp_path):
     r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'd128', '--img-size', 128, '--max-steps', 1, '--batch-size', 8)

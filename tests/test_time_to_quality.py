@@ -91,3 +91,29 @@ def test_time_to_quality_renders_mixed_files(tmp_path):
     (tmp_path / 'ttq' / 'mixed.json').write_text(json.dumps({**r, 'machine': {**r['machine'], 'gpu': 'NVIDIA H200'}}))
     assert subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(tmp_path)], timeout=120).returncode == 0
     assert '### mixed (d; NVIDIA H200, x, 2 cores' in (tmp_path / 'RESULTS.md').read_text()
+
+def test_time_to_quality_on_a_labelled_folder(tmp_path):
+    "Own data: the curves follow the label judge (its ceiling recorded), every point has the spectrum gap, and the nearest configuration upsamples so."
+    from deep_t2i.synth import synth_captions
+    data = synth_captions(tmp_path / 'shapes', n=96, seed=0, progress=False)
+    res_dir = tmp_path / 'res'; res_dir.mkdir()
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'captions', '--data', str(data),
+                        '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'new,nearest', '--minutes', '0.1',
+                        '--every', '0.1', '--damsm-epochs', '1', '--n', '16', '--base', '{"batch_size": 8, "width": 0.0625, "min_ch": 8}'],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((res_dir / 'ttq' / 'captions.json').read_text())
+    assert 0 < res['judge_ceiling'] <= 1
+    for c in res['configs'].values():
+        assert all(0 <= p['label'] <= 1 and isinstance(p['spectrum_gap'], float) and isinstance(p['max_spike'], float) for p in c['points'])
+    run_cfg = lambda c: json.loads((tmp_path / 'runs' / 'captions' / c / 'config.json').read_text())
+    assert (run_cfg('nearest')['upsample'], run_cfg('new')['upsample']) == ('nearest', 'bilinear')
+    assert res['configs']['nearest']['config']['upsample'] == 'nearest'
+    md = (res_dir / 'RESULTS.md').read_text()
+    assert '| label | R-precision | variety | spectrum gap | max spike |' in md and 'Label judge:' in md
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'captions', '--data', str(tmp_path / 'none'),
+                        '--out', str(tmp_path / 'runs3'), '--results', str(res_dir)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and 'needs --data' in r.stderr
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'captions',   # no --data: not the birds folder
+                        '--out', str(tmp_path / 'runs4'), '--results', str(res_dir)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and 'needs --data' in r.stderr
