@@ -141,13 +141,14 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
         return dict(mean=m, std=sd)
     report['r_precision'] = rprec(model.text, model.tok, model.cfg.max_len, g_feats) if g_feats else None
     if jd is not None: report['r_precision_judge'] = dict(rprec(jd[2].text, jd[1], jd[0].max_len, j_feats), damsm=str(judge_damsm), same_as_model=jd[3])
-    # the test images, streamed once: FID features and the spectrum
-    fr, bar = [], Progress(len(test), 'test images' + (': FID features' if ff is not None else ''), progress)
-    seen = 0
+    # the test images, streamed once: FID features of all, the spectrum of the first n (as many as were generated; without FID the pass stops there)
+    n_real = len(test) if ff is not None else min(len(test), n)
+    fr, bar, seen = [], Progress(n_real, 'test images' + (': FID features' if ff is not None else ''), progress), 0
     for b in make_loader(test, 64, shuffle=False, drop_last=False):
-        spec_real.update(b[0])
+        if seen < n: spec_real.update(b[0][:n - seen])
         if ff is not None: fr.append(ff(b[0]).float())
-        seen += len(b[0]); bar.update(seen)
+        seen += len(b[0]); bar.update(min(seen, n_real))
+        if seen >= n_real: break
     bar.close()
     if ff is not None:
         fr = torch.cat(fr)

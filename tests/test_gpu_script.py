@@ -6,7 +6,7 @@ from conftest import ROOT
 def test_gpu_run_dry(tmp_path):
     "The default plan (benchmarks, tests, two DAMSMs, four GAN runs side by side, judged as they train) end to end, packed as the device tool brings it back."
     out = tmp_path / 'out'
-    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '160', '--out', out, '--work', tmp_path / 'work'],
+    r = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'gpu_run.py', '--dry', '--budget', '220', '--out', out, '--work', tmp_path / 'work'],
                        capture_output=True, text=True, timeout=400, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())

@@ -46,7 +46,7 @@ def test_eval_on_own_data(runs, shapes, tmp_path):
     assert rep['attribute_accuracy'] is None and 'attribute labels' in rep['attribute_accuracy_reason']
     assert any('unstable' in w and re.search(r' [1-9]\d* test images', w) for w in rep['warnings'])   # the held-out share of 48, named
     assert rep['diversity']['generated'] > 0
-    assert rep['label_accuracy'] is None and 'not every picture' in rep['label_accuracy_reason']    # two entries without a label: no label judge
+    assert rep['label_accuracy']['classes'] > 1               # the two entries without a label were skipped: every usable picture has one
     sp = rep['spectrum']
     assert isinstance(sp['gap'], float) and set(sp['spikes']) == {'2', '4', '8'} and all(set(v) == {'x', 'y', 'xy'} for v in sp['spikes'].values())
 
@@ -69,6 +69,13 @@ def test_label_accuracy_on_a_labelled_folder(runs, tmp_path):
     assert sum(v['n'] for v in cs.values()) == 40 and abs(sum(v['n'] * v['accuracy'] for v in cs.values()) / 40 - la['mean']) < 1e-9
     assert rep['attribute_accuracy'] is None
     assert 'label accuracy (label judge)' in (tmp_path / 'r.md').read_text()
+    rows = (data / 'metadata.jsonl').read_text().splitlines()                 # one picture without a label: no label judge, and why
+    (data / 'metadata.jsonl').write_text('\n'.join([json.dumps({k: v for k, v in json.loads(rows[0]).items() if k != 'label'})] + rows[1:]) + '\n')
+    r = run_cli('eval', '--model', runs / 'gan', '--data', data, '--n', 4, '--no-fid', '--out', tmp_path / 'r3.json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((tmp_path / 'r3.json').read_text())
+    assert rep['label_accuracy'] is None and 'not every picture' in rep['label_accuracy_reason']
+    assert 'label accuracy | not measured: not every picture' in (tmp_path / 'r3.md').read_text()
 
 def test_img_size_and_errors(shapes, tmp_path):
     r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'd128', '--img-size', 128, '--max-steps', 1, '--batch-size', 8)
