@@ -23,6 +23,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements') or '')
+docs_requirements = shlex.split(cfg.get('docs_requirements') or '')   # `pip install -e .[docs]`: the site builder (make docs)
 
 package_data = {cfg['lib_name']: cfg.get('package_data', '').split()}
 
@@ -39,7 +40,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = package_data,
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'server': ['flask', 'gunicorn'], 'tensorboard': ['tensorboard'] },
+    extras_require={ 'dev': dev_requirements, 'docs': docs_requirements, 'server': ['flask', 'gunicorn'], 'tensorboard': ['tensorboard'] },
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',

@@ -5,7 +5,9 @@
 Timeline (seconds from the start, with the default budget of 540):
   0    synthetic data (`deep_t2i synth`, deterministic: the same data as `deep_t2i synth` makes anywhere) and, at the
        same time, the GPU benchmarks (benchmarks/gpu.py; the data making uses CPU cores only);
-  ~90  the GPU tests (`pytest -m gpu tests/test_gpu.py`) beside the DAMSM trainings of both tasks;
+  ~90  the GPU tests (`pytest -m gpu tests/test_gpu.py`), alone on the device: nothing timed runs beside them;
+  then the DAMSM trainings of both tasks, side by side (each one's minutes are read from its own run folder: config.json,
+       written as its training starts, to its last export; the two share the device with each other);
   then the GAN trainings (RUNS below) side by side, each stopped by `--max-minutes` so that all end before the budget,
        and beside them benchmarks/watch_runs.py, which judges the runs' exports as they appear (a curve of quality
        against GPU-minutes per run: curves/gpu_TASK.json, drawn by `time_to_quality.py --render` once copied to
@@ -19,6 +21,7 @@ Only Python's standard library, torch, torchvision, numpy, pandas, pillow, matpl
 """
 import argparse, atexit, json, os, shutil, subprocess, sys, tarfile, time
 from pathlib import Path
+from watch_runs import training_minutes
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -130,28 +133,37 @@ def main():
     # the judge of the curves: trains its attribute judges now (CPU), judges the GAN runs' exports once they start
     tasks = sorted(set(t for t, _ in RUNS.values()))
     pack_s, start_file = 25, work / 'gans_started.json'
-    for f in (start_file, work / 'gans_done'): f.unlink(missing_ok=True)
+    ready = work / 'judges_ready'
+    for f in (start_file, work / 'gans_done', ready): f.unlink(missing_ok=True)
     shutil.rmtree(work / 'curves', ignore_errors=True)
     watch = start([PY, 'benchmarks/watch_runs.py', *[x for n, (t, _) in RUNS.items() for x in ('--run', f'{n}={t}:{work / n}')],
                    *[x for t in tasks for x in ('--data', f'{t}={data[t]}', '--damsm', f'{t}={work / f"damsm_{t}"}')],
                    '--start', start_file, '--until', log.t0 + a.budget - pack_s - 3, '--done', work / 'gans_done',
-                   '--out', work / 'curves', '--n', 100 if a.dry else 400, '--command', ' '.join(['benchmarks/gpu_run.py', *sys.argv[1:]])],
+                   '--out', work / 'curves', '--n', 100 if a.dry else 400, '--ready', ready, *(['--judge-epochs', 1] if a.dry else []), '--command', ' '.join(['benchmarks/gpu_run.py', *sys.argv[1:]])],
                   logs / 'watch.log', env=None if a.dry else {'OMP_NUM_THREADS': '4'})
     atexit.register(lambda: watch.poll() is None and watch.kill())      # never left running after this script, whatever happens below
-    # 2. GPU tests beside the DAMSM trainings
+    # 2. the GPU tests, alone on the device (beside a timed training they would slow it, and its minutes would count theirs)
     tests = start([PY, '-m', 'pytest', '-m', 'gpu', 'tests/test_gpu.py', '-q', '-p', 'no:cacheprovider', '-x' if a.dry else '-rA'], logs / 'pytest_gpu.log')
+    wait([tests], log, log.elapsed() + (60 if a.dry else 150), ['gpu tests'])
+    log('gpu tests (alone on the device):\n' + tail(logs / 'pytest_gpu.log', 40))
     damsm_min = 0.1 if a.dry else plan.get('damsm_minutes', 1.25)
-    damsm, t_damsm = [], time.time()
+    damsm = []
     for task, over in DAMSM.items():
         cfgf = work / f'damsm_{task}.json'; cfgf.write_text(json.dumps({**over, 'num_workers': WORKERS[task]}))
         shutil.rmtree(work / f'damsm_{task}', ignore_errors=True)
         damsm.append(start(cli + ['train', 'damsm', '--task', task, '--data', data[task], '--out', work / f'damsm_{task}', '--epochs', 200,
                                   '--config', cfgf, '--max-minutes', damsm_min], logs / f'damsm_{task}.log'))
     wait(damsm, log, log.elapsed() + 60 * damsm_min + 45, [f'damsm {t}' for t in DAMSM])
-    damsm_spent = (time.time() - t_damsm) / 60
-    for task in DAMSM: log(f'damsm {task}:\n' + tail(logs / f'damsm_{task}.log', 3))
-    # 3. the GAN runs, side by side, until the budget (less time to pack) runs out
-    minutes = max((log.left(a.budget) - pack_s - 30 - 10 * len(RUNS)) / 60, 0.1)   # the rest: setup, and judging each run's last export
+    damsm_spent = {task: training_minutes(work / f'damsm_{task}', 'damsm') for task in DAMSM}      # each one's own, start-up excluded
+    for task in DAMSM: log(f'damsm {task}: {damsm_spent[task] if damsm_spent[task] is None else round(damsm_spent[task], 3)} min of training '
+                           f'(side by side with the other DAMSM)\n' + tail(logs / f'damsm_{task}.log', 3))
+    # 3. the GAN runs, side by side, until the budget (less time to pack) runs out; they start once the curves' judges are
+    # trained (an export written before that could not be judged in time on a slow CPU), waiting at most 60 s for them
+    t_ready = log.elapsed()
+    while not ready.exists() and watch.poll() is None and log.elapsed() < t_ready + 60: time.sleep(0.5)
+    log(f"curve judges: {'ready' if ready.exists() else 'not ready (the curves may miss early points)'} after {log.elapsed() - t_ready:.0f} s more")
+    judge_s = 20 if a.dry else 10                                        # judging one run's last export (dry: on 2 CPU cores, a birds one takes 14-20 s)
+    minutes = max((log.left(a.budget) - pack_s - 30 - judge_s * len(RUNS)) / 60, 0.1)   # the rest: setup, and judging each run's last export
     log(f"GAN runs for {minutes:.2f} min each: {', '.join(RUNS)}")
     gans, t_gan = [], time.time()
     for name, (task, over) in RUNS.items():
@@ -160,8 +172,6 @@ def main():
         gans.append(start(cli + ['train', 'gan', '--task', task, '--data', data[task], '--damsm', work / f'damsm_{task}', '--out', work / name,
                                  '--epochs', 10000, '--config', cfgf, '--max-minutes', round(minutes, 3)], logs / f'{name}.log'))
     (work / 'start.tmp').write_text(json.dumps(dict(since=t_gan, damsm_minutes=damsm_spent))); os.replace(work / 'start.tmp', start_file)
-    wait([tests], log, a.budget - pack_s - 10, ['gpu tests'])
-    log('gpu tests:\n' + tail(logs / 'pytest_gpu.log', 40))
     wait(gans, log, a.budget - pack_s, list(RUNS))
     (work / 'gans_done').touch()
     for name in RUNS: log(f'{name}:\n' + tail(logs / f'{name}.log', 2))

@@ -1,10 +1,11 @@
 """All deep_t2i benchmarks in one run, side by side; writes benchmarks/RESULTS.md.
 
-    python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/RESULTS.md]
+    python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/RESULTS.md] [--only fold]
 
 Measures: G and D forward / forward+backward images/s for both tasks and widths next to a plain DCGAN of the same
 resolution (ratio), G GFLOP per image; GAN training-step throughput against a DCGAN step; inference latency
-(single image and a batch); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
+(single image and a batch); generation with the bundled models as exported vs folded for inference (`--only fold` runs
+just that and replaces its section in --out); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
 """
 import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
@@ -144,6 +145,59 @@ def bench_inference(dev, rows):
         rows.append(r); print(json.dumps(r), flush=True)
 
 
+FOLD_HEADER = '## Generation before and after folding (bundled models)'
+
+def bench_fold(dev, quick, rows):
+    """`generate` images/s of each bundled model as exported (spectral norm and BatchNorm as layers: `fold=False`), folded
+    (`fold_for_inference`, what `load_model` does, channels-last) and folded in the default memory format. The variants
+    take turns call by call, so load from other processes hits them alike; the fastest call counts (load only adds time)."""
+    from deep_t2i.inference import load_model, BUNDLED, sample_noise
+    from deep_t2i.core import PRETRAINED_DIR
+    for name in BUNDLED:
+        if not (PRETRAINED_DIR / f'{name}.safetensors').exists(): continue
+        cap = 'blue hair red eyes' if name == 'anime' else 'this bird has a red crown and blue wings'
+        v = dict(exported=load_model(name, device=dev, fold=False), folded=load_model(name, device=dev), folded_nchw=load_model(name, device=dev))
+        v['folded_nchw'].G.to(memory_format=torch.contiguous_format)
+        noise = sample_noise(0, 4, v['folded'].cfg.noise_sz)
+        diff = (v['folded']._run([cap] * 4, noise)[0] - v['exported']._run([cap] * 4, noise)[0]).abs().max().item()
+        for batch in (1, 16 if name == 'anime' else 4):
+            n = (3 if quick else 20) if batch == 1 else (2 if quick else 10)
+            times = {k: [] for k in v}
+            for m in v.values(): m.generate(cap, seed=0, n=batch)                         # warm-up
+            for _ in range(n):
+                for k, m in v.items():
+                    t = time.perf_counter(); m.generate(cap, seed=0, n=batch); times[k].append(time.perf_counter() - t)
+            ips = {k: batch / min(t) for k, t in times.items()}
+            r = dict(model=name, batch=batch, calls=n, exported_img_s=ips['exported'], folded_img_s=ips['folded'], speedup=ips['folded'] / ips['exported'],
+                     folded_nchw_img_s=ips['folded_nchw'], channels_last_speedup=ips['folded'] / ips['folded_nchw'], max_abs_diff=diff)
+            rows.append(r); print(json.dumps(r), flush=True)
+
+
+def fold_section(rows, cmd:str)->str:
+    return f"""{FOLD_HEADER}
+Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`. images/s of `generate` (text encoder, generator, PIL images),
+the fastest of `calls` calls per variant (the variants take turns; load from other processes only adds time).
+
+{table(rows, ['model', 'batch', 'calls', 'exported_img_s', 'folded_img_s', 'speedup', 'folded_nchw_img_s', 'channels_last_speedup', 'max_abs_diff']) if rows else 'no bundled model in this installation'}
+`exported`: the generator as exported (spectral norm divides W by σ = uᵀWv at every call, BatchNorm a layer of its own); `folded`: what
+`load_model` gives (plain weights, BatchNorm folded into the convolution before it, channels-last memory format); `folded_nchw`: folded, in
+the default memory format. `speedup` = folded / exported; `channels_last_speedup` = folded / folded_nchw. `max_abs_diff`: the largest
+difference between folded and exported images in [-1, 1], same captions and noise (the tests hold it under 1e-4).
+"""
+
+
+def put_section(path, header:str, body:str):
+    "Replace the section of file `path` that starts with `header` (up to the next '## ') by `body`; a new one goes before the evaluation section."
+    old, body = Path(path).read_text() if Path(path).exists() else '', body.rstrip('\n') + '\n\n'
+    if header in old:
+        i = old.index(header); j = old.find('\n## ', i)
+        new = old[:i] + body + (old[j + 1:] if j >= 0 else '')
+    else:
+        j = old.find('\n## Evaluation throughput')
+        new = old[:j + 1] + body + old[j + 1:] if j >= 0 else old + '\n' + body
+    Path(path).write_text(new)
+
+
 def bench_eval(dev, quick, rows):
     from deep_t2i.metrics import FIDFeatures
     ff = FIDFeatures(dev)
@@ -191,10 +245,16 @@ def table(rows, cols):
 
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
-    ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md')); a = ap.parse_args()
+    ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md'))
+    ap.add_argument('--only', choices=['fold'], help='run one section and replace it in --out, leaving the rest of the file as it is'); a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, train, inf, ev, srv = [], [], [], [], []
-    bench_models(dev, a.quick, models); bench_train(dev, a.quick, train); bench_inference(dev, inf); bench_eval(dev, a.quick, ev)
+    cmd = 'python benchmarks/run.py' + ' '.join([''] + sys.argv[1:])
+    fold = []
+    if a.only == 'fold':
+        bench_fold(dev, a.quick, fold); md = fold_section(fold, cmd)
+        put_section(a.out, FOLD_HEADER, md); print(md); return
+    bench_models(dev, a.quick, models); bench_train(dev, a.quick, train); bench_inference(dev, inf); bench_fold(dev, a.quick, fold); bench_eval(dev, a.quick, ev)
     if dev.type == 'cpu': bench_server(srv)
     peak = matmul_peak(dev)
     for r in models:
@@ -220,6 +280,7 @@ default layout; `channels_last_speedup` = ours_img_s / ours_nchw_img_s.
 
 ## Inference latency of the bundled models
 {table(inf, ['model', 'img_size', 'single_ms', 'batch16_ms', 'batch16_img_s']) if inf else 'no bundled model in this installation'}
+{fold_section(fold, cmd)}
 ## Evaluation throughput
 {table(ev, ['what', 'img_s'])}
 ## HTTP server (gunicorn, 2 workers x 2 threads, 127.0.0.1, bundled models)

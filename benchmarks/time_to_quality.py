@@ -90,18 +90,22 @@ def run(a):
         sys.exit(f"{res_path} holds points of attribute judge version {res.get('judge_version', 1)}, this library's judge is version "
                  f"{JUDGE_VERSION}: their numbers do not compare; write a new file (--name) instead of --append")
     res['judge_version'] = JUDGE_VERSION
+    for c in res.get('configs', {}).values():                             # appending: the configurations already there keep where and how they were measured
+        for k in ('machine', 'base', 'command', 'damsm'): c.setdefault(k, res.get(k))
     res.update(task=a.task, data=str(data), machine=machine(), command=' '.join(sys.argv), seed=a.seed)
     res.setdefault('configs', {})
     common = dict(seed=a.seed, **json.loads(a.base))                      # e.g. birds at 64x64: {"img_size": 64, "attn_res": [16, 32], ...}
     base = get_config(a.task, 'small', **common, **({'damsm_epochs': a.damsm_epochs} if a.damsm_epochs else {}))
     res['base'] = common
+    minutes_file = out / 'damsm_minutes.json'                             # the DAMSM's training minutes over all the calls that trained it
+    damsm_min = json.loads(minutes_file.read_text())['minutes'] if minutes_file.exists() else 0.0
     t0 = time.time()
     d = DAMSMTrainer(base, data, out / 'damsm', resume=True, progress=False).fit()
-    damsm_min = json.loads((out / 'damsm_minutes.json').read_text())['minutes'] if (out / 'damsm_minutes.json').exists() else (time.time() - t0) / 60
-    (out / 'damsm_minutes.json').write_text(json.dumps(dict(minutes=damsm_min)))
+    if d.step > d._n0 or not minutes_file.exists(): damsm_min += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
+    minutes_file.write_text(json.dumps(dict(minutes=damsm_min, epochs=base.damsm_epochs)))
     rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
-    res['damsm'] = dict(epochs=base.damsm_epochs, minutes=round(damsm_min, 2), r_precision=rp[-1] if rp else None)
-    print(f"DAMSM: {base.damsm_epochs} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
+    res['damsm'] = dict(epochs=d.epoch, minutes=round(damsm_min, 2), r_precision=rp[-1] if rp else None)   # the epochs it has, whatever this call asked
+    print(f"DAMSM: {d.epoch} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
     judge = label_judge(data, base, d.tok, 0, progress=False) if a.task == 'captions' else attribute_judge(a.task, data, 0, progress=False)
     if a.task == 'captions' and judge is None: sys.exit(f"{data} has no label column: the curves of own data follow the label judge")
     if a.task == 'captions': res['judge_ceiling'] = judge[2]['label']
@@ -113,7 +117,8 @@ def run(a):
         cfg = next(iter(cfgs.values()))                                    # the configuration's summary (its seeds differ only in the seed)
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
             'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
-                                    seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}))
+                                    seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}),
+                                    machine=res['machine'], base=common, command=res['command'], damsm=res['damsm'])
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
 
@@ -155,6 +160,16 @@ def cell(p:dict, k:str, pct:bool)->str:
 
 def minutes_label(m:dict)->str: return f"GPU minutes ({m['gpu']})" if m.get('gpu') else f"CPU minutes ({m['cores']} cores)"
 
+def machine_text(m:dict)->str: return f"{m['gpu'] + ', ' if m.get('gpu') else ''}{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']}"
+
+def damsm_text(d:dict)->str:
+    known = lambda v, unit: '? ' + unit if v is None else f"{v} {unit}"
+    return f"{known(d['epochs'], 'epochs')}, {known(d['minutes'], 'min')}, R-precision {fmt(d['r_precision'])}"
+
+def own_setting(r:dict, c:dict, k:str):
+    "A configuration's own `machine`, `base`, `command` or `damsm` (files written before they were kept per configuration: the file's)."
+    return c.get(k, r.get(k))
+
 def key_metric(task): return {'anime': ('eyes', 'hair'), 'birds': ('named_parts',), 'captions': ('label',)}[task]
 
 def render(results=ROOT / 'benchmarks'):
@@ -183,13 +198,15 @@ def render(results=ROOT / 'benchmarks'):
         if r.get('judge_ceiling'): targets['label'] = 100 * r['judge_ceiling']   # own data: the label judge's accuracy on held-out real pictures
         for ax, k in zip(axes, keys + ('variety',)):
             if k in targets: ax.axhline(targets[k], color='k', ls='--', lw=0.8)
-            ax.set_xlabel(minutes_label(r['machine'])); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
+            ax.set_xlabel(' / '.join(dict.fromkeys(minutes_label(own_setting(r, c, 'machine')) for c in r['configs'].values())) or minutes_label(r['machine'])); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
         axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
         png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
-        m = r['machine']
-        md += [f"### {f.stem} ({r['data']}; {m['gpu'] + ', ' if m.get('gpu') else ''}{m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['date']})",
+        elsewhere = [(name, c) for name, c in r['configs'].items() if any(own_setting(r, c, k) != r.get(k) for k in ('machine', 'base', 'damsm'))]
+        md += [f"### {f.stem} ({r['data']}; {machine_text(r['machine'])})",
                *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
-               f"DAMSM shared by all: {r['damsm']['epochs']} epochs, {r['damsm']['minutes']} min, R-precision {fmt(r['damsm']['r_precision'])}.",
+               f"DAMSM{' shared by all' if not elsewhere else ''}: {damsm_text(r['damsm'])}.",
+               *[f"`{name}` was measured apart (`--append`): on {machine_text(own_setting(r, c, 'machine'))}; common overrides "
+                 f"`{json.dumps(own_setting(r, c, 'base') or {})}`; its DAMSM: {damsm_text(own_setting(r, c, 'damsm'))}; command `{own_setting(r, c, 'command')}`." for name, c in elsewhere],
                f"Command: `{r['command']}`", f"Attribute judge: version {r.get('judge_version', 1)}" + (" (trained on crisp real images only; it misread soft generated eyes, see the demo-length sweep below)" if r.get('judge_version', 1) == 1 else "") + ".",
                *([r['notes']] if r.get('notes') else []), "", f"![time to quality, {task}](ttq/{png.name})", "",
                *([f"Label judge: {100 * r['judge_ceiling']:.1f}% on held-out real pictures (its ceiling, dashed)."] if r.get('judge_ceiling') else []),

@@ -8,9 +8,10 @@ run and judges its newest export when it holds a step not judged yet (an export 
 judged is skipped) like a point of benchmarks/time_to_quality.py: held-out captions, no FID, one attribute judge per
 task (trained on CPU as soon as this starts). DIR/PTASK.json is rewritten after every point in time_to_quality's
 format, so that `time_to_quality.py --render` draws it once copied to benchmarks/ttq/ (the prefix keeps it apart from
-the CPU curves there). The trainings' start is announced by the --start file, JSON {"since": time.time() of their start,
-"damsm_minutes": the DAMSMs' minutes}; no run folder is read before it exists (so the judges can train while the DAMSMs
-do). x: the DAMSM's minutes plus the minutes since `since` (the trainings' setup included). Stops at T1 (a
+the CPU curves there). The --ready file, when given, is created once the judges are trained. The trainings' start is announced by the --start file, JSON {"since": time.time() of their start,
+"damsm_minutes": {TASK: that task's DAMSM's own training minutes} (or one number for all)}; no run folder is read before
+it exists (so the judges can train while the DAMSMs do). x: the task's DAMSM's minutes plus the minutes since `since`
+(the trainings' setup included). Stops at T1 (a
 `time.time()`), or once the --done file exists (the trainings have ended) and every last export is judged; a point
 that would not end by T1 is not started. gpu_run.py runs it beside the GPU trainings, so that one call brings back a
 curve, not end points only.
@@ -44,12 +45,27 @@ def export_state(run_dir:Path):
     except (OSError, ValueError, KeyError, TypeError): return None
 
 
+def training_minutes(run_dir, export:str='model'):
+    "Minutes a run trained, read from its own folder: config.json (written as its training starts, after set-up) to its last export EXPORT.json; None without both."
+    try: return (Path(run_dir, f'{export}.json').stat().st_mtime - Path(run_dir, 'config.json').stat().st_mtime) / 60
+    except OSError: return None
+
+
 def damsm_summary(run_dir)->dict:
-    "epochs and last R-precision of a DAMSM run folder (None where unknown)."
+    "epochs (the whole ones, plus the share of one stopped midway), steps and last R-precision of a DAMSM run folder (None where unknown)."
     from deep_t2i.train import RunFiles
     rows = RunFiles(run_dir).read_metrics() if run_dir else []
     rp = [r['r_precision'] for r in rows if 'r_precision' in r]
-    return dict(epochs=rows[-1]['epoch'] + 1 if rows else None, r_precision=round(rp[-1], 4) if rp else None)
+    per_epoch = {}                                                       # training steps logged in each epoch (a validation row is no step)
+    for r in rows:
+        if 'r_precision' not in r: per_epoch[r['epoch']] = per_epoch.get(r['epoch'], 0) + 1
+    epochs = None
+    if per_epoch:
+        last = max(per_epoch)
+        whole = max((n for e, n in per_epoch.items() if e != last), default=None)     # an epoch followed by another one ended
+        if any('r_precision' in r and r['epoch'] == last for r in rows) or (whole and per_epoch[last] >= whole): epochs = last + 1
+        elif whole: epochs = round(last + per_epoch[last] / whole, 2)
+    return dict(epochs=epochs, steps=rows[-1]['step'] if rows else None, r_precision=round(rp[-1], 4) if rp else None)
 
 
 def overrides_of(cfg)->dict:
@@ -76,6 +92,8 @@ def main(argv=None):
     ap.add_argument('--out', type=Path, required=True, help='folder of the PREFIXTASK.json files')
     ap.add_argument('--prefix', default='gpu_', help="file name prefix (default gpu_: benchmarks/ttq/ holds the CPU curves as TASK.json)")
     ap.add_argument('--command', help='the command to record (default: this one)')
+    ap.add_argument('--judge-epochs', type=int, help="the attribute judges' epochs (default: the task's; fewer only for rehearsals)")
+    ap.add_argument('--ready', type=Path, help='a file written once the judges are trained (gpu_run.py starts the trainings after it)')
     a = ap.parse_args(argv)
     data, damsm = pairs(a.data, '--data'), pairs(a.damsm, '--damsm')
     runs = {}
@@ -89,17 +107,23 @@ def main(argv=None):
     a.out.mkdir(parents=True, exist_ok=True)
     tasks = sorted(set(t for t, _ in runs.values()))
     t_judge = time.time()
-    judges = {task: attribute_judge(task, data[task], 0, progress=False) for task in tasks}
+    judges = {task: attribute_judge(task, data[task], 0, progress=False, epochs=a.judge_epochs) for task in tasks}
     print(f"judges trained in {time.time() - t_judge:.0f} s", flush=True)
+    if a.ready: a.ready.touch()
     start = None
     while start is None and time.time() < a.until:                       # written atomically by gpu_run; retried while unreadable
-        try: start = json.loads(a.start.read_text()); since, damsm_min = float(start['since']), float(start.get('damsm_minutes', 0))
-        except (OSError, ValueError, KeyError, TypeError): start = None; time.sleep(1)
+        try:
+            start = json.loads(a.start.read_text()); since, dm = float(start['since']), start.get('damsm_minutes') or 0
+            damsm_min = {t: dm.get(t) if isinstance(dm, dict) else float(dm) for t in tasks}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError): start = None; time.sleep(1)
     if start is None: sys.exit(f"no readable start file {a.start} by the deadline")
     res = {task: dict(task=task, data=str(data[task]), machine=machine(), command=a.command or ' '.join(sys.argv), judge_version=JUDGE_VERSION,
-                      seed=None, damsm=dict(**damsm_summary(damsm.get(task)), minutes=round(damsm_min, 2)), base={},
-                      notes="Judged while training (benchmarks/watch_runs.py): x = the DAMSM's minutes + minutes since the GAN trainings "
-                            "started (setup included; the trainings shared the device).", configs={}) for task in tasks}
+                      seed=None, damsm=dict(**damsm_summary(damsm.get(task)), minutes=None if damsm_min[task] is None else round(damsm_min[task], 2)), base={},
+                      notes="Judged while training (benchmarks/watch_runs.py): x = this task's DAMSM's own training minutes (its run folder: "
+                            "config.json to its last export; it trained side by side with the other task's DAMSM) + minutes since the GAN "
+                            "trainings started (their setup included; the GAN trainings shared the device with each other and with this judging)"
+                            + ("" if damsm_min[task] is not None else "; the DAMSM's minutes are unknown here (no export), so x counts the GAN's only") + ".",
+                      configs={}) for task in tasks}
     seen, last = {name: None for name in runs}, {}                      # last judged step; the newest export seen
     per_point = 0.0                                                      # seconds the slowest point took
     while time.time() < a.until:
@@ -119,7 +143,7 @@ def main(argv=None):
                 print(f"{name}: judging the export of step {state[0]} failed:\n{traceback.format_exc()}", flush=True)
                 seen[name] = state[0]; continue                         # not retried; the next export is
             gan_min = (state[1][1] / 1e9 - since) / 60                  # when model.json was written
-            p = point(r, damsm_min + gan_min, gan_min, state[0], model.cfg.batch_size)
+            p = point(r, (damsm_min[task] or 0) + gan_min, gan_min, state[0], model.cfg.batch_size)
             c = res[task]['configs'].setdefault(name, dict(overrides=overrides_of(model.cfg), seeds=[model.cfg.seed], points=[]))
             c['points'].append(p); seen[name], fresh = state[0], True
             per_point = max(per_point, time.time() - t1)

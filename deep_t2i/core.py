@@ -65,6 +65,7 @@ class BaseConfig:
     damsm_epochs:int = 50
     # GAN training
     lambda_damsm:float = 2.0
+    damsm_sha:str = ''           # GAN: fingerprint of the DAMSM it trains on (SHA-256 of its damsm.safetensors, 16 hex digits; set by the GAN trainer): resuming against another DAMSM is refused
     lr_g:float = 2e-4
     lr_d:float = 2e-4
     betas:tuple = (0.0, 0.999)
@@ -105,7 +106,7 @@ class AnimeConfig(BaseConfig):
 
 @dataclass
 class BirdsConfig(BaseConfig):
-    "256x256 birds from natural captions (the original's hyper-parameters, official CUB split)."
+    "256x256 birds from natural captions (the original deep_t2i's hyper-parameters, official CUB split; λ, Adam betas, batch and DAMSM epochs differ from AttnGAN's birds settings: see the presets' notes)."
     task:str = 'birds'
     img_size:int = 256
     emb_sz:int = 256
@@ -129,7 +130,7 @@ class CaptionsConfig(BaseConfig):
     batch_size:int = 32
     epochs:int = 100
     flip:bool = True
-    mask_same_class:bool = True  # same label (or, without labels, the same image) is not a negative
+    mask_same_class:bool = True  # same label (or, without labels, the same caption) is not a negative
     square:str = 'crop'          # non-square images: 'crop' (centre) or 'pad' (with `background`)
     image_cache:bool = True      # keep resized copies (DATA/.deep_t2i_cache): big photos are decoded once, not every epoch
     background:tuple = (255, 255, 255)   # where transparency and padding show

@@ -5,6 +5,7 @@
 # %% ../nbs/01_data.ipynb #fe9f823d
 from __future__ import annotations
 import math, warnings
+from collections import Counter
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler, DataLoader
@@ -14,8 +15,8 @@ from .dist import *
 from .images import *
 
 # %% auto #0
-__all__ = ['load_image', 'image_to_rgb', 'CaptionDataset', 'EpochSampler', 'auto_workers', 'make_loader', 'make_dls',
-           'split_indices', 'Vocab']
+__all__ = ['MIN_NEGATIVES', 'load_image', 'image_to_rgb', 'CaptionDataset', 'EpochSampler', 'check_negatives', 'auto_workers',
+           'make_loader', 'make_dls', 'split_indices', 'Vocab']
 
 # %% ../nbs/01_data.ipynb #760c9c2b
 def load_image(path, background=(255, 255, 255))->'PIL.Image.Image|None':
@@ -68,8 +69,16 @@ class CaptionDataset(Dataset):
         rng = self.rng(j, epoch)
         x = from_pil(img, self.img_size)
         if self.flip and rng.random() < 0.5: x = x.flip(-1)
-        ids, n = self.pad(self.caption_ids(j, rng))
-        return x, ids, n, self.class_id(j)
+        cap = list(self.caption_ids(j, rng))[:self.max_len]
+        ids, n = self.pad(cap)
+        return x, ids, n, self.item_class(j, cap)
+    def item_class(self, i, ids:list)->int:
+        "The class of item i drawn with the caption `ids`; by default the image's `class_id(i)`."
+        return self.class_id(i)
+    def class_shares(self)->dict:
+        "{name of a class: share of the items drawn of it} (see `check_negatives`)."
+        cnt = Counter(self.class_id(i) for i in range(len(self)))
+        return {f'class {c}': n / len(self) for c, n in cnt.items()}
 
 # %% ../nbs/01_data.ipynb #95261ecf
 class EpochSampler(Sampler):
@@ -90,6 +99,24 @@ class EpochSampler(Sampler):
     def batches_per_epoch(self): return math.ceil(len(self.indices()) / self.bs)
     def __iter__(self): return iter([(self.epoch, i) for i in self.indices()[self.start * self.bs:]])
     def __len__(self): return max(len(self.indices()) - self.start * self.bs, 0)
+
+# %% ../nbs/01_data.ipynb #fe88db65
+MIN_NEGATIVES = 3
+
+def check_negatives(ds:CaptionDataset, batch_size:int, where:str='the data')->float:
+    "Expected items of other classes (negatives) beside an item of the most common class in a batch: a `DeepT2IError` if there are none, a warning below `MIN_NEGATIVES`."
+    shares = ds.class_shares()
+    name, top = max(shares.items(), key=lambda kv: kv[1])
+    b = min(batch_size, len(ds))
+    if len(shares) == 1:
+        raise DeepT2IError(f"{where}: every training picture has {name}: with one class no picture is another's negative, so the DAMSM loss is 0 and "
+                           f"D's mismatched term weighs nothing (nothing would be learned): give the pictures at least two labels, or captions that differ")
+    expected = (b - 1) * (1 - top)
+    if expected < MIN_NEGATIVES and is_main_process():
+        warnings.warn(f"{where}: {top:.0%} of the training pictures have {name}, so a batch of {b} holds on average {expected:.1f} pictures of "
+                      f"other classes, the only negatives its captions are contrasted with (fewer than {MIN_NEGATIVES}): use a larger batch size, "
+                      f"or labels (captions) that split the pictures more evenly")
+    return expected
 
 # %% ../nbs/01_data.ipynb #b24154c9
 def auto_workers(num_workers:int=-1, device=None)->int:

@@ -13,37 +13,66 @@ from .files import *
 from .data import *
 
 # %% auto #0
-__all__ = ['WORD_RULES', 'clean_words', 'unicode_words', 'WordTokenizer', 'read_filenames_pickle', 'birds_roots', 'read_birds',
-           'bbox_crop', 'BirdsDataset', 'birds_datasets', 'birds_dls']
+__all__ = ['UNSPACED', 'WORD_RULES', 'RULE_VERSIONS', 'clean_words', 'unspaced', 'unicode_words', 'WordTokenizer',
+           'read_filenames_pickle', 'birds_roots', 'read_birds', 'bbox_crop', 'BirdsDataset', 'birds_datasets',
+           'birds_dls']
 
 # %% ../nbs/01b_data_birds.ipynb #f7bdbe6c
 def clean_words(caption:str)->list:
     "Lower-cased word tokens of a caption (AttnGAN's `\\w+` rule)."
     return re.findall(r'[a-z0-9]+', caption.lower())
 
-def unicode_words(caption:str)->list:
-    "Lower-cased word tokens of a caption in any language: runs of Unicode letters, combining marks and digits (`café`, `日本`, `हिन्दी`), NFC-normalised."
+UNSPACED = ((0x0E00, 0x0EFF),                   # Thai, Lao
+            (0x1000, 0x109F),                   # Myanmar
+            (0x1780, 0x17FF), (0x19E0, 0x19FF), # Khmer
+            (0x3005, 0x3007),                   # 々 〆 〇
+            (0x3040, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F),   # Hiragana, Katakana (and half-width)
+            (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF))   # Han
+
+def unspaced(ch:str)->bool:
+    "Whether `ch` is of a script written without spaces between words (Han, Hiragana, Katakana, Thai, Lao, Khmer, Myanmar)."
+    o = ord(ch)
+    return any(a <= o <= b for a, b in UNSPACED)
+
+def unicode_words(caption:str,
+                  version:int=2)->list: # 1: runs only (`日本` is one word); 2: a character of an `unspaced` script is a word of its own
+    "Lower-cased word tokens of a caption in any language, NFC-normalised: runs of Unicode letters, combining marks and digits (`café`, `हिन्दी`); from version 2 each character of a script written without spaces is a token, with its combining marks (Thai per character cluster)."
     import unicodedata
-    words, cur = [], []
+    words, cur, single = [], [], False                  # single: `cur` is one character of an unspaced script
     for ch in unicodedata.normalize('NFC', caption.lower()):
-        if unicodedata.category(ch)[0] in 'LMN': cur.append(ch)
-        elif cur: words.append(''.join(cur)); cur = []
+        kind = unicodedata.category(ch)[0]
+        if kind not in 'LMN':                           # punctuation, spaces, symbols end a word
+            if cur: words.append(''.join(cur))
+            cur, single = [], False
+        elif kind == 'M' or version < 2 or not (single or unspaced(ch)): cur.append(ch)   # marks stay with their letter; letters and digits extend a word
+        else:                                           # an unspaced character, or the first letter after one: a new token
+            if cur: words.append(''.join(cur))
+            cur, single = [ch], unspaced(ch)
     if cur: words.append(''.join(cur))
     return words
 
 WORD_RULES = {'ascii': clean_words, 'unicode': unicode_words}
+RULE_VERSIONS = {'ascii': 1, 'unicode': 2}       # the latest version of each rule; exports record theirs
 
 # %% ../nbs/01b_data_birds.ipynb #c12ef6f7
 class WordTokenizer:
     "Word-level tokenizer: unknown words become `<unk>`, captions are cut to `max_len`; `rule` 'ascii' (AttnGAN's, birds) or 'unicode' (own data)."
     kind = 'words'
-    def __init__(self, vocab:Vocab, max_len:int=25, rule:str='ascii'):
+    def __init__(self, vocab:Vocab, max_len:int=25, rule:str='ascii',
+                 version:int=None): # of the rule: None the latest (`RULE_VERSIONS`); a loaded export keeps the one it was trained with
         if rule not in WORD_RULES: raise UsageError(f"word rule must be one of {', '.join(WORD_RULES)}, got {rule!r}")
-        self.vocab, self.max_len, self.rule, self.split = vocab, max_len, rule, WORD_RULES[rule]
+        version = RULE_VERSIONS[rule] if version is None else version
+        if version not in range(1, RULE_VERSIONS[rule] + 1):
+            raise DeepT2IError(f"tokenizer rule {rule!r} version {version!r} is not known here (1 to {RULE_VERSIONS[rule]}): the model was made by a newer deep_t2i")
+        self.vocab, self.max_len, self.rule, self.version = vocab, max_len, rule, version
+    def split(self, caption:str)->list:
+        "The words of `caption` by this tokenizer's rule and version."
+        return unicode_words(caption, self.version) if self.rule == 'unicode' else clean_words(caption)
     @classmethod
     def build(cls, captions, min_freq:int=1, max_len:int=25, rule:str='ascii'):
-        "Vocabulary from an iterable of captions: most frequent first, ties alphabetical."
-        cnt = Counter(w for c in captions for w in WORD_RULES[rule](c))
+        "Vocabulary from an iterable of captions (the latest version of `rule`): most frequent first, ties alphabetical."
+        split = cls(Vocab(['<pad>', '<unk>']), max_len, rule).split
+        cnt = Counter(w for c in captions for w in split(c))
         words = sorted((w for w, n in cnt.items() if n >= min_freq), key=lambda w: (-cnt[w], w))
         return cls(Vocab(['<pad>', '<unk>'] + words), max_len, rule)
     def encode(self, caption:str)->list:
@@ -53,9 +82,12 @@ class WordTokenizer:
         return ids
     def decode(self, ids)->str: return ' '.join(self.vocab.itos[int(i)] for i in ids if int(i) != 0)
     def words(self, ids)->list: return [self.vocab.itos[int(i)] for i in ids]
-    def to_dict(self): return {'kind': self.kind, 'itos': self.vocab.to_list(), 'max_len': self.max_len, 'rule': self.rule}
+    def unknown_words(self, caption:str)->list:
+        "The words of `caption` missing from the vocabulary (they read as `<unk>`), each once, in order."
+        return [w for w in dict.fromkeys(self.split(caption)) if w not in self.vocab.stoi]
+    def to_dict(self): return {'kind': self.kind, 'itos': self.vocab.to_list(), 'max_len': self.max_len, 'rule': self.rule, 'rule_version': self.version}
     @classmethod
-    def from_dict(cls, d): return cls(Vocab(d['itos']), d['max_len'], d.get('rule', 'ascii'))
+    def from_dict(cls, d): return cls(Vocab(d['itos']), d['max_len'], d.get('rule', 'ascii'), d.get('rule_version', 1))   # exports before versions: 1
     def save(self, path): atomic_write_bytes(path, json.dumps(self.to_dict()).encode())
     @classmethod
     def load(cls, path): return cls.from_dict(json.loads(Path(path).read_text()))

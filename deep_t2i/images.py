@@ -49,14 +49,14 @@ def from_pil(img, size:int=None)->torch.Tensor:
 # %% ../nbs/00d_images.ipynb #8ad2c5b3
 def image_grid(imgs:list, # PIL images, all the same size
                ncol:int=8, row_labels:list=None, label_w:int=0, pad:int=2):
-    "Tile PIL images into one PIL image, `ncol` per row, with an optional text label left of each row."
+    "Tile PIL images into one PIL image, `ncol` per row, with an optional text label left of each row (in a margin `label_w` wide; none without one: a label never covers a picture)."
     from PIL import Image, ImageDraw
     w, h = imgs[0].size
     nrow = (len(imgs) + ncol - 1) // ncol
     lw = label_w if row_labels else 0
     grid = Image.new('RGB', (lw + ncol * (w + pad) + pad, nrow * (h + pad) + pad), 'white')
     for i, im in enumerate(imgs): grid.paste(im, (lw + pad + (i % ncol) * (w + pad), pad + (i // ncol) * (h + pad)))
-    if row_labels:
+    if row_labels and lw:
         d = ImageDraw.Draw(grid)
         for r, t in enumerate(row_labels[:nrow]): d.text((4, pad + r * (h + pad) + h // 2 - 6), str(t)[:40], fill='black')
     return grid

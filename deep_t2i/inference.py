@@ -12,6 +12,7 @@ from .core import *
 from .device import *
 from .images import *
 from .export import load_model_files, tokenizer_from_dict
+from .fold import fold_for_inference
 from .model import TextEncoder, Generator, pad_mask
 
 # %% auto #0
@@ -43,10 +44,32 @@ def sample_noise(seed:int, n:int, noise_sz:int)->torch.Tensor:
 # %% ../nbs/05_inference.ipynb #3de1723f
 class T2IModel:
     "An exported text-to-image model ready to generate."
-    def __init__(self, cfg:BaseConfig, tok, text:TextEncoder, G:Generator, device=None, meta:dict=None, name:str='', image_sd:dict=None):
+    def __init__(self, cfg:BaseConfig, tok, text:TextEncoder, G:Generator, device=None, meta:dict=None, name:str='', image_sd:dict=None,
+                 fold:bool=True,       # generate with `fold_for_inference`'s copy of G (plain weights; G itself stays as it is)
+                 compile:bool=False):  # compile the generator and run it once now, not on the first call
         self.cfg, self.tok, self.meta, self.name, self._image_sd, self._image = cfg, tok, meta or {}, name, image_sd, None
         self.device = device or default_device()
-        self.text, self.G = text.to(self.device).eval(), channels_last(G.to(self.device)).eval()
+        self.text, G = text.to(self.device).eval(), G.to(self.device).eval()
+        self.G = channels_last(fold_for_inference(G, *self.example_inputs()) if fold else G)
+        self._gen = self.G                                     # what `_run` calls: G, or G compiled
+        if compile: self._compile()
+
+    def example_inputs(self, n:int=1)->tuple:
+        "Random generator inputs (noise, words, sentence, mask) for n full-length captions, shaped and laid out as `generate` makes them: for folding's probe and compiling's warm-up."
+        c, g = self.cfg, torch.Generator().manual_seed(0)
+        noise, sent = torch.randn(n, c.noise_sz, generator=g), torch.randn(n, c.emb_sz, generator=g)
+        words = torch.randn(n, c.max_len, c.emb_sz, generator=g).transpose(1, 2)          # (n, D, T), the text encoder's layout
+        return tuple(x.to(self.device) for x in (noise, words, sent, torch.zeros(n, c.max_len, dtype=torch.bool)))
+
+    def _compile(self):
+        "Compile the generator and run it once (the warm-up); if that fails, warn and generate eagerly."
+        import warnings
+        try:
+            self._gen = torch.compile(self.G)
+            with torch.no_grad(): self._gen(*self.example_inputs())
+        except Exception as e:
+            self._gen = self.G
+            warnings.warn(f"model {self.name or self.cfg.task}: compiling the generator failed ({type(e).__name__}: {str(e).strip()[:200]}); generating without compiling")
 
     @property
     def image(self):
@@ -64,13 +87,18 @@ class T2IModel:
         "Token ids (B, T) and lengths (B,) of checked captions."
         return encode_captions(self.tok, captions, self.cfg.max_len, self.device)
 
+    def unknown_words(self, caption:str)->list:
+        "The words of `caption` this model never saw in training (they read as `<unk>`), each once, in order; [] for tag models, which refuse unknown tags."
+        unknown = getattr(self.tok, 'unknown_words', None)
+        return unknown(check_caption(caption)) if unknown else []
+
     @torch.no_grad()
     def _run(self, captions:list, noise:torch.Tensor, batch_size:int=32):
         imgs, attns = [], []
         for k in range(0, len(captions), batch_size):
             ids, lens = self.encode(captions[k:k + batch_size])
             words, sent = self.text(ids, lens)
-            out, att = self.G(noise[k:k + batch_size].to(self.device), words, sent, pad_mask(ids))
+            out, att = self._gen(noise[k:k + batch_size].to(self.device), words, sent, pad_mask(ids))
             imgs.append(out[-1].float().cpu()); attns.append({r: a.float().cpu() for r, a in att.items()})
         return torch.cat(imgs), {r: torch.cat([a[r] for a in attns]) for r in attns[0]}
 
@@ -100,7 +128,10 @@ class T2IModel:
 # %% ../nbs/05_inference.ipynb #81da2446
 BUNDLED = ('anime', 'birds')
 
-def load_model(name_or_path='anime', device=None)->T2IModel:
+def load_model(name_or_path='anime', device=None,
+               fold:bool=True,       # see `T2IModel`: generate with plain, folded weights
+               compile:bool=False    # see `T2IModel`: compile the generator and warm it up now
+              )->T2IModel:
     "Load an exported or bundled model."
     p = Path(name_or_path)
     if str(name_or_path) in BUNDLED and not p.exists():
@@ -113,7 +144,7 @@ def load_model(name_or_path='anime', device=None)->T2IModel:
         if key not in mods: raise DeepT2IError(f"{p}: no {key!r} weights in this export")
         try: m.load_state_dict(mods[key])
         except RuntimeError as e: raise DeepT2IError(f"{p}: {key} weights do not fit the config ({str(e).splitlines()[0]})")
-    return T2IModel(cfg, tok, text, G, device, meta, str(name_or_path), mods.get('image'))
+    return T2IModel(cfg, tok, text, G, device, meta, str(name_or_path), mods.get('image'), fold, compile)
 
 # %% ../nbs/05_inference.ipynb #7aedd6c5
 def attention_grid(model:T2IModel, caption:str, seed:int=0, res:int=None, size:int=128):

@@ -108,10 +108,10 @@ def attr_accuracy(net, x, y:dict)->dict:
     return res
 
 # %% ../nbs/06b_judges.ipynb #a4cc8c09
-def attribute_judge(task, data, seed=0, progress=True)->tuple:
-    "(classifier trained on the data's labelled real images, {attribute: classes}, its held-out accuracy: the ceiling)."
+def attribute_judge(task, data, seed=0, progress=True, epochs:int=None)->tuple:
+    "(classifier trained on the data's labelled real images, {attribute: classes}, its held-out accuracy: the ceiling); `epochs` defaults to the task's `ATTR_EPOCHS` (fewer only for rehearsals)."
     x, labels, classes = attribute_table(task, data)
-    net, ceiling = train_attr_classifier(x, labels, classes, epochs=ATTR_EPOCHS.get(task, 6), seed=seed, progress=progress)
+    net, ceiling = train_attr_classifier(x, labels, classes, epochs=epochs or ATTR_EPOCHS.get(task, 6), seed=seed, progress=progress)
     return net, classes, ceiling
 
 def attribute_scores(task, pred:dict, classes:dict, expect:list, ceiling:dict)->dict:

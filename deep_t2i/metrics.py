@@ -78,7 +78,7 @@ def eval_captions(task:str, data, model, n:int, seed:int=0)->tuple:
         for i in range(n):
             j = int(order[i % len(test)])
             c = test.df.captions[j][rng.integers(len(test.df.captions[j]))]
-            caps.append(c); cls.append(test.class_id(j))
+            caps.append(c); cls.append(test.item_class(j, test.tok.encode(c)))   # own data without labels: the caption's class
             if att is not None:
                 row = att.loc[int(test.df.iid[j])]
                 expect.append({p: row[p] for p in _named_parts(c)})
@@ -228,5 +228,5 @@ def report_markdown(r:dict)->str:
                         ', '.join(f"{p} px " + ' '.join(f"{a} {x:+.2f}" for a, x in v.items()) for p, v in sp['spikes'].items())))
     for w in r.get('warnings') or []: rows.append(('warning', w))
     dv = r.get('diversity')
-    if dv: rows.append(('variety across seeds (pixel L1, 0-1)', f"{dv['generated']:.3f}" + (f" vs real same-class {dv['real_same_class']:.3f} (ratio {dv['ratio']:.2f})" if dv.get('ratio') else '')))
+    if dv: rows.append(('variety across seeds (pixel L1, 0-1)', f"{dv['generated']:.3f}" + (f" vs real same-class {dv['real_same_class']:.3f} (ratio {dv['ratio']:.2f})" if dv.get('ratio') is not None else '')))
     return '| metric | value |\n| --- | --- |\n' + '\n'.join(f'| {a} | {b} |' for a, b in rows) + '\n'

@@ -15,7 +15,7 @@ from .dist import *
 from .progress import *
 
 # %% auto #0
-__all__ = ['step_seed', 'EMA', 'RunFiles', 'Trainer']
+__all__ = ['step_seed', 'EMA', 'RunFiles', 'Trainer', 'load_scaler_state']
 
 # %% ../nbs/04_train.ipynb #a1bf2c49
 def step_seed(seed:int, step:int)->int:
@@ -124,6 +124,10 @@ class Trainer:
     def wrap(self): pass                      # DDP wrapping, after a checkpoint is loaded (DDP then sends rank 0's weights to all)
     def state(self)->dict: raise NotImplementedError
     def load_state(self, sd:dict): raise NotImplementedError
+    def load_scaler(self, sd:dict):
+        "Load a checkpoint's scaler state into `self.scaler` where it fits this run's precision (`load_scaler_state`); a note says when it does not."
+        note = load_scaler_state(self.scaler, sd or {})
+        if note and self.main: print(f"note: resuming {self.files.out}: {note}", flush=True)
     def train_step(self, batch)->dict: raise NotImplementedError
     def end_epoch(self, epoch:int)->dict: return {}
     def default_epochs(self)->int: return self.cfg.epochs
@@ -251,3 +255,13 @@ class Trainer:
     def _stop(self, bar):
         bar.close()
         return self
+
+# %% ../nbs/04_train.ipynb #d5d7f687
+def load_scaler_state(scaler, # this run's `GradScaler` (from `grad_scaler`: enabled only for fp16)
+                      sd:dict # the checkpoint's scaler state (empty when it was disabled)
+                     )->str|None:
+    "Load `sd` into `scaler` when both are fp16 loss scalers; otherwise leave `scaler` as it is and return why, for a note to the user."
+    if scaler.is_enabled() and sd: scaler.load_state_dict(sd); return None
+    if scaler.is_enabled(): return "the checkpoint was written without fp16 loss scaling (on a CPU, in bf16 or fp32): fp16 continues with a fresh gradient scaler"
+    if sd: return "the checkpoint's fp16 loss scale is not used here (this run does not train in fp16): it starts without loss scaling"
+    return None

@@ -9,39 +9,56 @@ import torch
 import torch.nn as nn
 from .core import *
 from .device import *
-from .data import make_loader
-from .damsm import DAMSM, r_precision
+from .data import make_loader, check_negatives
+from .damsm import DAMSM, r_precision, file_sha256
 from .export import save_model_files, load_model_files, tokenizer_from_dict
 from .train import Trainer
 
 # %% auto #0
-__all__ = ['task_datasets', 'encode_dataset', 'DAMSMTrainer', 'load_damsm']
+__all__ = ['task_datasets', 'encode_dataset', 'DAMSMTrainer', 'load_damsm', 'damsm_fingerprint']
 
 # %% ../nbs/04a_trainer_DAMSM.ipynb #c82fb056
 def task_datasets(cfg:BaseConfig, data, tok=None)->tuple:
-    "(train dataset, valid dataset, tokenizer) for cfg.task from the data folder."
+    "(train dataset, valid dataset, tokenizer) for cfg.task from the data folder, its classes checked to leave negatives in a batch."
     if cfg.task == 'anime':
         from deep_t2i.data_anime import anime_datasets, AnimeTokenizer
-        return (*anime_datasets(data, cfg), AnimeTokenizer())
-    if cfg.task == 'captions':
+        out = (*anime_datasets(data, cfg), AnimeTokenizer())
+    elif cfg.task == 'captions':
         from deep_t2i.data_captions import captions_datasets
-        return captions_datasets(data, cfg, tok)
-    from deep_t2i.data_birds import birds_datasets
-    return birds_datasets(data, cfg, tok)
+        out = captions_datasets(data, cfg, tok)
+    else:
+        from deep_t2i.data_birds import birds_datasets
+        out = birds_datasets(data, cfg, tok)
+    check_negatives(out[0], cfg.batch_size, str(data))
+    return out
 
 # %% ../nbs/04a_trainer_DAMSM.ipynb #538a77ec
 @torch.no_grad()
-def encode_dataset(damsm:DAMSM, ds, batch_size:int=64, device=None, max_items:int=None)->tuple:
-    "(image global features, sentence features, classes) of a dataset, in eval mode."
+def encode_dataset(damsm:DAMSM, ds, batch_size:int=64, device=None, max_items:int=None,
+                   shard:bool=False, # under DDP: each process encodes every world-th item, and every process gets the whole, in order
+                  )->tuple:
+    "(image global features, sentence features, classes) of a dataset (its first `max_items`), in eval mode."
+    from torch.utils.data import DataLoader
+    from deep_t2i.dist import get_rank, get_world_size
     device = device or default_device()
+    n = min(len(ds), max_items or len(ds))
+    rank, world = (get_rank(), get_world_size()) if shard else (0, 1)
+    if world > 1:                                                      # rank 0's BatchNorm statistics on every rank (DDP sends them at the start of a forward, so after the last step each rank holds its own)
+        import torch.distributed as dist
+        for b in damsm.buffers(): dist.broadcast(b, 0)
     was = damsm.training; damsm.eval()
-    gs, ss, cs, n = [], [], [], 0
-    for x, ids, lens, cls in make_loader(ds, batch_size, shuffle=False, drop_last=False, device=device, shard=False):   # all of it, on any rank
+    gs, ss, cs = [], [], []
+    for x, ids, lens, cls in DataLoader(ds, batch_size, sampler=[(0, i) for i in range(rank, n, world)], pin_memory=device.type == 'cuda'):   # (epoch 0, index): the validation captions
         _, g = damsm.image(channels_last(x.to(device))); _, s = damsm.text(ids.to(device), lens.to(device))
-        gs.append(g.float().cpu()); ss.append(s.float().cpu()); cs.append(cls); n += len(x)
-        if max_items and n >= max_items: break
+        gs.append(g.float().cpu()); ss.append(s.float().cpu()); cs.append(cls)
     damsm.train(was)
-    return torch.cat(gs), torch.cat(ss), torch.cat(cs)
+    part = [torch.cat(t) if t else torch.zeros(0) for t in (gs, ss, cs)]
+    if world == 1: return tuple(part)
+    parts = [None] * world; dist.all_gather_object(parts, part)        # small: two feature vectors and a class per item
+    out = [torch.empty((n, *t.shape[1:]), dtype=t.dtype) for t in parts[0]]
+    for r, p in enumerate(parts):
+        for o, t in zip(out, p): o[r::world] = t                        # item i was encoded by rank i % world
+    return tuple(out)
 
 # %% ../nbs/04a_trainer_DAMSM.ipynb #29032563
 class DAMSMTrainer(Trainer):
@@ -53,7 +70,7 @@ class DAMSMTrainer(Trainer):
 
     def setup(self):
         c = self.cfg
-        self.train_ds, self.valid_ds, self.tok = task_datasets(c, self.data)
+        self.train_ds, self.valid_ds, self.tok = task_datasets(c, self.data, self._from_rank0(self.saved_tokenizer()))
         seed_everything(c.seed)
         self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights).to(self.device))
         self.model.image.check_net(c.image_net, str(self.files.out))                 # a resumed run keeps its image network
@@ -65,11 +82,17 @@ class DAMSMTrainer(Trainer):
 
     def wrap(self):
         if self.distributed: self.net = nn.parallel.DistributedDataParallel(self.model)
+    def saved_tokenizer(self):
+        "A resumed run's tokenizer, from its last export: the vocabulary and word-splitting rule it trained with (a run begun under an older rule keeps it); None otherwise."
+        import json
+        js = self.files.out / 'damsm.json'
+        if not (self.resume and self.main and js.exists()): return None
+        return tokenizer_from_dict(json.loads(js.read_text())['tokenizer'])
     def default_epochs(self): return self.cfg.damsm_epochs
     def state(self): return dict(model=self.model.state_dict(), opt=self.opt.state_dict(), scaler=self.scaler.state_dict())
     def load_state(self, sd):
         self.model.load_state_dict(sd['model']); self.opt.load_state_dict(sd['opt'])
-        if 'scaler' in sd: self.scaler.load_state_dict(sd['scaler'])
+        self.load_scaler(sd.get('scaler'))
 
     def train_step(self, batch):
         x, ids, lens, cls = batch
@@ -80,17 +103,17 @@ class DAMSMTrainer(Trainer):
         self.opt.zero_grad()
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)                              # clip the true gradients, not the fp16-scaled ones
-        nn.utils.clip_grad_norm_(self.model.parameters(), 0.25)
+        nn.utils.clip_grad_norm_(self.model.text.parameters(), 0.25)    # AttnGAN's RNN_GRAD_CLIP: the text encoder's only
         self.scaler.step(self.opt); self.scaler.update()
         return dict(loss=loss.detach(), w_loss=(p['w0'] + p['w1']).detach(), s_loss=(p['s0'] + p['s1']).detach())
 
     def end_epoch(self, epoch):
-        if not self.main: return {}
+        "R-precision on the held-out set (under DDP every rank encodes its share, so none waits through a whole pass of rank 0's), then the export."
         logs = {}
         if len(self.valid_ds) >= 2:
-            g, s, c = encode_dataset(self.model, self.valid_ds, device=self.device)
-            logs['r_precision'], logs['r_precision_std'] = r_precision(g, s, c, seed=self.cfg.seed)
-        self.export()
+            g, s, c = encode_dataset(self.model, self.valid_ds, device=self.device, shard=self.distributed)
+            if self.main: logs['r_precision'], logs['r_precision_std'] = r_precision(g, s, c, seed=self.cfg.seed)
+        if self.main: self.export()
         return logs
 
     def export(self, path=None):
@@ -114,3 +137,11 @@ def load_damsm(path, device=None, inception_weights=None)->tuple:
     m = m.to(device or default_device()).eval()
     for p in m.parameters(): p.requires_grad_(False)
     return cfg, tok, m
+
+# %% ../nbs/04a_trainer_DAMSM.ipynb #c68f926c
+def damsm_fingerprint(path)->str:
+    "First 16 hex digits of the SHA-256 of a DAMSM run's (or file's) exported weights, `damsm.safetensors`."
+    path = Path(path)
+    st = (path / 'damsm' if path.is_dir() else path).with_suffix('.safetensors')
+    if not st.exists(): raise DeepT2IError(f"DAMSM weights not found: {st} (a DAMSM run folder holds damsm.safetensors + damsm.json)")
+    return file_sha256(st)

@@ -16,7 +16,7 @@ from .model import Generator, Discriminator, pad_mask
 from .layers import diff_augment
 from .export import save_model_files
 from .train import Trainer, EMA
-from .trainer_damsm import load_damsm, task_datasets
+from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy',
@@ -185,9 +185,17 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         if cfg.task == 'captions':
             shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
-        cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared})   # the text side is the DAMSM's
+        cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared}, damsm_sha=damsm_fingerprint(damsm_run))   # the text side is the DAMSM's
         super().__init__(cfg, out, resume, progress)
         self.data, self.damsm_path = data, str(damsm_run)
+
+    def check_resume_config(self, saved:dict):
+        "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one), then its recipe as every run."
+        was = (saved or {}).get('damsm_sha') or self.cfg.damsm_sha          # checkpoints written before fingerprints: taken as the same DAMSM
+        if was != self.cfg.damsm_sha:
+            raise UsageError(f"{self.files.out} was trained on another DAMSM (fingerprint {was}) than the one in {self.damsm_path} now ({self.cfg.damsm_sha}): "
+                             f"it was retrained or replaced; resume with the DAMSM this GAN was trained on, or train the GAN into a new --out")
+        super().check_resume_config(saved and {**saved, 'damsm_sha': self.cfg.damsm_sha})
 
     def setup(self):
         cfg = self.cfg
@@ -210,7 +218,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
                     opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
     def load_state(self, sd):
         self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
-        self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.scaler.load_state_dict(sd['scaler'])
+        self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.load_scaler(sd.get('scaler'))
 
 # %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
 @torch.no_grad()

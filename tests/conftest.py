@@ -59,21 +59,48 @@ def gan_step_parts(t):
     real, ids, lens, cls, words, sent, fakes = t.encode_batch(next(iter(t.loader)))
     return t.g_losses(fakes, ids, lens, cls, words, sent)
 
-def damsm_term_of(encoder, data, tmp_path, batch_size):
-    "(GANTrainer, its DAMSM loss term on a first batch) for birds with image encoder 'cnn', 'torchvision' (random local weights) or 'tf'."
+def damsm_term_of(encoder, data, tmp_path, batch_size, **overrides):
+    "(GANTrainer, its adversarial and DAMSM loss terms of G on a first batch) for birds with image encoder 'cnn', 'torchvision' (random local weights) or 'tf'."
     from deep_t2i.core import get_config
     from deep_t2i.trainer_gan import GANTrainer
     w = random_inception_weights(Path(tmp_path) / 'inc.pth') if encoder == 'torchvision' else None
-    cfg = get_config('birds', 'small', batch_size=batch_size, image_encoder='cnn' if encoder == 'cnn' else 'inception')
+    cfg = get_config('birds', 'small', batch_size=batch_size, image_encoder='cnn' if encoder == 'cnn' else 'inception', **overrides)
     damsm = damsm_run(Path(tmp_path) / 'damsm', cfg, data, w)
     t = GANTrainer(cfg, data, damsm, Path(tmp_path) / 'gan', progress=False, inception_weights=w)
-    return t, gan_step_parts(t)[1]
+    return (t, *gan_step_parts(t))
 
 def grad_norm(module):
     "L2 norm of the gradients a backward pass left on `module`'s parameters (0 if none)."
     import torch
     gs = [p.grad.float().norm() for p in module.parameters() if p.grad is not None]
     return float(torch.stack(gs).norm()) if gs else 0.0
+
+def untouched_by_backward(module)->bool:
+    "True when no backward pass has left a gradient (not even zeros) on any of `module`'s parameters."
+    return all(p.grad is None for p in module.parameters())
+
+def check_g_losses_grads(t, adv, damsm_loss):
+    "Backward G's two loss terms of GANTrainer `t` one after the other: each reaches G, and neither D (frozen while G's losses are computed) nor the frozen DAMSM gets a gradient."
+    damsm_loss.backward(retain_graph=True)
+    assert grad_norm(t.G) > 0, "the DAMSM term gives the generator no gradient"
+    g = grad_norm(t.G)
+    adv.backward()                                                     # through D: D must stay without gradient
+    assert grad_norm(t.G) != g, "the adversarial term gives the generator no gradient"
+    assert untouched_by_backward(t.D), "G's losses left gradients on D"
+    assert untouched_by_backward(t.damsm), "G's losses left gradients on the frozen DAMSM"
+
+def record_start(t, *names)->dict:
+    "Make trainer `t` record the parameters of its modules `names` when training starts (after set-up and any resume, at `wrap`); returns the dict it fills."
+    start, wrap = {}, t.wrap
+    def recording_wrap():
+        start.update({n: [p.detach().clone() for p in getattr(t, n).parameters()] for n in names}); wrap()
+    t.wrap = recording_wrap
+    return start
+
+def share_changed(before:list, module)->float:
+    "The share of `module`'s parameter tensors that differ from `before` (compared as parameters: BatchNorm and spectral-norm buffers move without learning)."
+    import torch
+    return sum(not torch.equal(a, p.detach().to(a.device)) for a, p in zip(before, module.parameters())) / len(before)
 
 def make_shapes_folder(d, n=48, seed=0):
     "The own-data example folder (`deep_t2i synth captions`) plus two bad entries: a missing picture and a path leaving the folder."
@@ -84,3 +111,29 @@ def make_shapes_folder(d, n=48, seed=0):
         for r in ({'file_name': 'pics/missing.png', 'text': 'a lost picture'}, {'file_name': '../outside.png', 'text': 'escape'}):
             f.write(json.dumps(r) + '\n')
     return d
+
+DOCS_MODULES = ('sphinx', 'myst_nb', 'pydata_sphinx_theme')
+
+def need_docs_extra():
+    "Skip (fail where DEEP_T2I_REQUIRE_DOCS is set, as .ci/run sets it) when the docs extra is not installed."
+    import importlib.util
+    miss = [m for m in DOCS_MODULES if importlib.util.find_spec(m) is None]
+    if miss:
+        msg = f"the docs extra is not installed (missing {', '.join(miss)}): `make docs-deps` or `pip install -e .[docs]` installs it"
+        if os.environ.get('DEEP_T2I_REQUIRE_DOCS'): pytest.fail(msg)
+        pytest.skip(msg)
+
+@pytest.fixture(scope='session')
+def docs_site(tmp_path_factory):
+    "The documentation site built once per session by docs/build.py's Sphinx call (warnings are errors): (html folder, the CompletedProcess)."
+    need_docs_extra()
+    out = tmp_path_factory.mktemp('docs') / 'html'
+    return out, docs_module('build').build(out, capture=True)
+
+def docs_module(name):
+    "docs/<name>.py imported as `docs_<name>` (docs/ is no package; `build` is also a PyPI package's name)."
+    import importlib.util
+    if f'docs_{name}' in sys.modules: return sys.modules[f'docs_{name}']
+    spec = importlib.util.spec_from_file_location(f'docs_{name}', ROOT / 'docs' / f'{name}.py')
+    mod = importlib.util.module_from_spec(spec); sys.modules[spec.name] = mod; spec.loader.exec_module(mod)
+    return mod

@@ -1,4 +1,8 @@
-"""Run under `torchrun --nproc_per_node=2` by tests/test_ddp.py: train, then write this rank's parameter hash."""
+"""Run under `torchrun --nproc_per_node=2` by tests/test_ddp.py: train, then write this rank's parameter hash.
+
+    ddp_script.py damsm DATA OUT                      one DAMSM epoch: its end-of-epoch validation runs under DDP
+    ddp_script.py gan DATA OUT STEPS [resume]         GAN steps (MA-GP on: its gradient penalty differentiates through the DDP-wrapped D)
+"""
 import hashlib, json, sys
 from pathlib import Path
 import torch
@@ -11,18 +15,22 @@ def param_hash(*modules):
         for p in m.parameters(): h.update(p.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
-what, data, out, steps = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-resume = len(sys.argv) > 5 and sys.argv[5] == 'resume'
+what, data, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 cfg = get_config('anime', 'small', batch_size=8, width=0.0625, min_ch=8, ckpt_every=2)
 if what == 'damsm':
-    from deep_t2i.trainer_damsm import DAMSMTrainer
-    from deep_t2i.trainer_damsm import encode_dataset
-    t = DAMSMTrainer(cfg, data, out, resume=resume, progress=False).fit(max_steps=steps)
+    from deep_t2i.damsm import r_precision
+    from deep_t2i.trainer_damsm import DAMSMTrainer, encode_dataset
+    t = DAMSMTrainer(cfg, data, out, progress=False).fit(epochs=1)
     h = param_hash(t.model)
-    extra = dict(n_encoded=len(encode_dataset(t.model, t.valid_ds)[0]), n_valid=len(t.valid_ds))   # validation sees all of it on any rank
+    whole, shared = encode_dataset(t.model, t.valid_ds), encode_dataset(t.model, t.valid_ds, shard=True)
+    extra = dict(n_valid=len(t.valid_ds), n_encoded=len(shared[0]),
+                 shards_match=all(torch.allclose(a, b, atol=1e-5) for a, b in zip(whole, shared)),   # each rank's share, gathered in order
+                 validated=[r['r_precision'] for r in t.history if 'r_precision' in r],             # what the epoch's end logged (rank 0)
+                 r_precision=round(r_precision(*whole, seed=cfg.seed)[0], 5))                       # the whole set on one process
 else:
     from deep_t2i.trainer_gan import GANTrainer
-    t = GANTrainer(cfg, data, out.parent / 'damsm', out, resume=resume, progress=False).fit(max_steps=steps)
+    steps, resume = int(sys.argv[4]), len(sys.argv) > 5 and sys.argv[5] == 'resume'
+    t = GANTrainer(cfg.replace(ma_gp=2.0), data, out.parent / 'damsm', out, resume=resume, progress=False).fit(max_steps=steps)
     h, extra = param_hash(t.G, t.D, t.ema.module), {}
 (out / f'hash{get_rank()}.json').write_text(json.dumps(dict(hash=h, step=t.step, **extra)))
 close_distributed()

@@ -1,4 +1,6 @@
-"""End to end in headless Chromium: the demo page generates an anime head from the dropdowns and a bird from a caption.
+"""End to end in headless Chromium: the demo page generates an anime head from the dropdowns and a bird from a caption;
+the documentation site (tests/test_docs.py builds it; needs the docs extra) shows its pictures and finds a function
+from its search box.
 
 Needs Debian's chromium + chromium-driver and selenium (`.ci/run` installs them and sets DEEP_T2I_REQUIRE_BROWSER=1,
 so in CI a missing browser fails this test instead of skipping it).
@@ -58,5 +60,46 @@ def test_demo_page_generates_an_image(tmp_path):
         WebDriverWait(drv, 60).until(lambda d: d.execute_script('return !arguments[0].hidden && arguments[0].complete && arguments[0].naturalWidth', bimg))
         assert drv.execute_script('return [arguments[0].naturalWidth, arguments[0].naturalHeight]', bimg) == [256, 256]
         assert drv.find_element(By.ID, 'birds-msg').text == ''
+    finally:
+        drv.quit(); srv.shutdown()
+
+def _chrome(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROME
+    for a in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+              '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--window-size=1300,1000', f'--user-data-dir={tmp_path / "chrome-docs"}'):
+        opts.add_argument(a)
+    os.environ.setdefault('SE_OFFLINE', 'true')
+    return webdriver.Chrome(service=Service(DRIVER), options=opts)
+
+def test_docs_site_shows_pictures_and_search_box(docs_site, tmp_path):
+    "The built site over HTTP on 127.0.0.1: the front page's sample grids load, and its search box finds `load_model` on the inference notebook's page."
+    out, r = docs_site
+    assert r.returncode == 0, r.stderr[-3000:]
+    _need_browser()
+    import functools
+    from http.server import ThreadingHTTPServer, SimpleHTTPRequestHandler
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *a): pass
+    srv = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=str(out)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    drv = _chrome(tmp_path)
+    try:
+        drv.get(f'http://127.0.0.1:{srv.server_port}/')                    # the root redirects to docs/index.html
+        grid_imgs = lambda d: [i for i in d.find_elements(By.CSS_SELECTOR, 'article img') if 'grid' in (i.get_attribute('src') or '')]
+        WebDriverWait(drv, 30).until(lambda d: d.current_url.endswith('/docs/index.html') and d.execute_script('return document.readyState') == 'complete'
+                                     and len(grid_imgs(d)) == 2)
+        grids = grid_imgs(drv)
+        WebDriverWait(drv, 30).until(lambda d: all(d.execute_script('return arguments[0].complete && arguments[0].naturalWidth', i) for i in grids))
+        assert all(drv.execute_script('return arguments[0].naturalWidth', i) > 200 and i.is_displayed() for i in grids)
+        box = next(b for b in drv.find_elements(By.CSS_SELECTOR, 'input[name="q"]') if b.is_displayed())
+        box.send_keys('load_model', Keys.ENTER)
+        WebDriverWait(drv, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, '#search-results a[href*="05_inference"]'))
+        assert '/search.html' in drv.current_url
     finally:
         drv.quit(); srv.shutdown()

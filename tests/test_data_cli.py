@@ -112,6 +112,36 @@ def test_model_card_script(tmp_path):
                         '--commands', tmp_path / 'c.sh', '--wall', '5 min'], capture_output=True, text=True)
     assert r.returncode == 1 and 'not found' in r.stderr
 
+def _model_card_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('model_card', ROOT / 'scripts' / 'model_card.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+def test_bundled_cards_agree_with_their_files():
+    "Every bundled card says what its NAME.json and NAME_eval.json say (scripts/model_card.py --refresh would change nothing)."
+    r = subprocess.run([sys.executable, ROOT / 'scripts' / 'model_card.py', '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_model_card_refresh_follows_the_report():
+    "A refreshed card takes its eval command, steps and table from the files, and says when the report is stale."
+    from deep_t2i.judges import JUDGE_VERSION
+    mc = _model_card_module()
+    card = ("# Bundled model: anime\n\n```bash\ndeep_t2i train gan --epochs 3\ndeep_t2i eval --model anime --data old --n 99 --out x.json\n```\n\n"
+            "- DAMSM: 7 epochs; R-precision on held-out images after its last epoch: 0.625\n- GAN steps: 1 (1 epochs)\n- a hand-written note\n\n## Measured quality\n\nold table\n")
+    mj = dict(config=dict(epochs=10, damsm_epochs=10), meta=dict(step=420, epoch=3))
+    old = dict(n=12, model='runs/x/gan/model', data='data/a', seed=3, fid=None, r_precision=dict(mean=0.5, std=0.1), attribute_accuracy=dict(hair=0.9))
+    text = mc.refresh(card, 'anime', mj, old)
+    assert 'deep_t2i eval --model anime --data data/a --n 12 --seed 3 --no-fid --out deep_t2i/pretrained/anime_eval.json' in text and '--n 99' not in text
+    assert 'made by `deep_t2i eval --model runs/x/gan/model --data data/a --n 12 --seed 3 --no-fid --out report.json`' in text
+    assert '- GAN steps: 420 (3 epochs); the export\'s config says `epochs` 10' in text and "`damsm_epochs` 10" in text
+    assert '- a hand-written note' in text and 'old table' not in text and '| images | 12 |' in text
+    assert '**Stale report:**' in text and 'judge is version 1' in text and 'spectrum' in text
+    new = dict(old, judge_version=JUDGE_VERSION, spectrum=dict(gap=-0.5, spikes={}))
+    text = mc.refresh(text, 'anime', mj, new)
+    assert 'Stale' not in text and f'Attribute judge: version {JUDGE_VERSION}.' in text
+    assert mc.refresh(text, 'anime', mj, new) == text                      # a refreshed card is a fixed point
+
 def test_demo_prints_the_machines_speed_and_leaves_a_model(anime_data, tmp_path):
     r = run_cli('demo', '--data', anime_data, '--out', tmp_path / 'demo', '--epochs', 1)
     assert r.returncode == 0, r.stderr[-3000:]

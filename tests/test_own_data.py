@@ -25,6 +25,16 @@ def test_training_on_a_folder(runs):
     tok = json.loads((runs / 'gan' / 'model.json').read_text())['tokenizer']
     assert tok['rule'] == 'unicode' and 'carré' in tok['itos'] and 'red' in tok['itos']
 
+def test_held_out_captions_read_as_known_words(runs, shapes):
+    "The vocabulary built from the training captions reads the held-out ones: nearly every word of them is known, not `<unk>`."
+    from deep_t2i.inference import load_model
+    from deep_t2i.trainer_damsm import task_datasets
+    m = load_model(runs / 'gan')
+    _, held_out, _ = task_datasets(m.cfg, shapes, m.tok)
+    unk = m.tok.vocab.stoi['<unk>']
+    ids = [i for caps in held_out.df.captions for c in caps for i in m.tok.encode(c)]
+    assert len(ids) > 20 and sum(i == unk for i in ids) / len(ids) < 0.1, m.tok.decode(ids)
+
 def test_generate_from_any_language(runs, tmp_path):
     r = run_cli('generate', '--model', runs / 'gan', '--seed', 0, '--out', tmp_path / 'a.png', 'un carré rouge')
     assert r.returncode == 0, r.stderr
@@ -106,3 +116,248 @@ def test_gan_follows_its_damsm(shapes, tmp_path):
     assert (cfg['img_size'], cfg['attn_res'], cfg['square'], cfg['background']) == (128, [32, 64], 'pad', [0, 0, 0])
     r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'x', '--background', '300,0,0')
     assert r.returncode == 2 and 'R,G,B' in r.stderr
+
+def _folder(d, rows, size=8):
+    "A metadata.jsonl folder: rows of (text, label or None, split or None); picture i a flat colour."
+    d.mkdir(parents=True, exist_ok=True)
+    meta = []
+    for i, (text, label, split) in enumerate(rows):
+        Image.new('RGB', (size, size), (37 * i % 256, 91 * i % 256, 53 * i % 256)).save(d / f'{i}.png')
+        meta.append({'file_name': f'{i}.png', 'text': text, **({'label': label} if label else {}), **({'split': split} if split else {})})
+    (d / 'metadata.jsonl').write_text('\n'.join(json.dumps(m, ensure_ascii=False) for m in meta) + '\n')
+    return d
+
+def _tags(d):
+    "16 training and 8 held-out pictures, no labels: half of each captioned 'a cat' (tag style, two spellings), the others each its own caption."
+    return _folder(d, [('A cat.' if i % 4 == 0 else 'a cat', None, 'train') if i < 8 else (f'a cat on mat {i}', None, 'train') for i in range(16)]
+                   + [('a cat', None, 'test') if i < 4 else (f'a cat on mat {i + 8}', None, 'test') for i in range(8)])   # words seen in training
+
+def test_identical_captions_are_not_negatives(tmp_path, monkeypatch):
+    "Without labels, pictures sharing a caption share a class: the DAMSM loss, D's mismatched term and R-precision never contrast them."
+    import types, torch
+    import deep_t2i.trainer_gan as tg
+    from deep_t2i.core import get_config
+    from deep_t2i.data import make_loader
+    from deep_t2i.damsm import DAMSM, sent_loss, r_precision
+    from deep_t2i.metrics import eval_captions
+    from deep_t2i.trainer_damsm import task_datasets
+    data = _tags(tmp_path / 'tags')
+    cfg = get_config('captions', 'small', batch_size=16, width=0.0625, min_ch=8, flip=False)
+    tr, te, tok = task_datasets(cfg, data)
+    batch = next(iter(make_loader(tr, 16, shuffle=False)))
+    x, ids, lens, cls = batch
+    same = (ids[:, None] == ids[None]).all(-1)
+    assert same.sum() > 16 and torch.equal(cls[:, None] == cls[None], same)          # one class per caption as the model reads it
+    feats = torch.eye(16, 32)[same.float().argmax(1)]                                    # a perfect encoder: one feature per caption, orthogonal to the others' (random ones fail the bound below ~7% of the time)
+    s0, s1 = sent_loss(feats, feats, cfg.gamma3, cls)
+    assert s0 + s1 < 0.01, (s0, s1)                                                     # unmasked: at least 2 log 8
+    assert r_precision(feats, feats, cls)[0] == 1.0
+    caps, ecls, _, _ = eval_captions('captions', data, types.SimpleNamespace(cfg=cfg, tok=tok), 16)
+    assert all((a == b) == (ecls[i] == ecls[j]) for i, a in enumerate(caps) for j, b in enumerate(caps))
+    weights = []                                                                         # D's mismatched term: what it is weighted by
+    def d_term(logits, real, kind='bce', weight=None): weights.append(weight); return tg.bce(logits, float(real), weight) if kind == 'bce' else logits.float().mean()
+    monkeypatch.setattr(tg, 'd_term', d_term)
+    s = tg.GANSteps(); s.cfg, s.device = cfg, torch.device('cpu')
+    s.damsm = DAMSM(cfg, len(tok.vocab)); s.build_networks()
+    real, ids2, _, cls2, _, sent, fakes = s.encode_batch(batch)
+    s.d_step(real, fakes, sent, cls2, ids2)
+    w = next(w for w in weights if w is not None)
+    assert torch.equal(w, (~(ids2 == ids2.roll(1, 0)).all(-1)).float()) and (w == 0).any()   # a picture with its own caption is never 'mismatched'
+
+def test_one_label_is_refused_few_negatives_warned(tmp_path):
+    "A label column with one value masks every negative (loss 0, nothing learned): refused in one line; a label on 96% of the pictures is warned about."
+    rows = [(f'a cat number {i}', 'cat', 'test' if i < 2 else None) for i in range(30)]
+    data = _folder(tmp_path / 'one', rows)
+    r = run_cli('train', 'damsm', '--data', data, '--out', tmp_path / 'r', '--max-steps', 1, '--batch-size', 8)
+    assert r.returncode == 1 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    err = [l for l in r.stderr.splitlines() if 'error' in l]
+    assert len(err) == 1 and "every training picture has the label 'cat'" in err[0]
+    from deep_t2i.core import get_config
+    from deep_t2i.trainer_damsm import task_datasets
+    data = _folder(tmp_path / 'few', rows[:-1] + [('a dog', 'dog', None)])
+    with pytest.warns(UserWarning, match=r"96% of the training pictures have the label 'cat', so a batch of 8 holds on average 0\.2"):
+        tr, _, _ = task_datasets(get_config('captions', batch_size=8), data)
+    assert len(tr) == 28                                                          # warned, not refused
+
+UNSPACED = [('一只红色的小鸟', '一只蓝色的小鸟', '一只红色的鸟'), ('赤い小鳥', '青い小鳥', '赤い鳥'), ('นกสีแดง', 'นกสีฟ้า', 'นกแดง')]
+
+def test_unspaced_languages_and_unknown_words(tmp_path):
+    "Chinese, Japanese and Thai captions: held-out captions read as known characters, not one <unk> word; `generate` names the unknown words."
+    import torch
+    from deep_t2i.core import get_config
+    from deep_t2i.data_captions import captions_datasets
+    from deep_t2i.export import save_model_files
+    from deep_t2i.model import TextEncoder, Generator
+    rows = [(c, None, 'train') for a, b, _ in UNSPACED for c in (a, b)] + [(held, None, 'test') for _, _, held in UNSPACED]
+    cfg = get_config('captions', 'small', width=0.0625, min_ch=8)
+    tr, te, tok = captions_datasets(_folder(tmp_path / 'data', rows), cfg, progress=False)
+    for _, _, held in UNSPACED:
+        assert tok.encode(held) and 1 not in tok.encode(held), (held, tok.words(tok.encode(held)))   # every character was seen in training
+    test_ids = {tuple(te[i][1][:te[i][2]].tolist()) for i in range(len(te))}
+    assert test_ids == {tuple(tok.encode(h)) for _, _, h in UNSPACED}
+    save_model_files(tmp_path / 'm' / 'model', cfg, tok.to_dict(), {'text': TextEncoder(len(tok.vocab), cfg.emb_sz), 'G': Generator(cfg)})
+    r = run_cli('generate', '--model', tmp_path / 'm', '--seed', 0, '--out', tmp_path / 'out', 'zzz 红色的鸟 qqq', '赤い鳥', 'นกแดง')
+    assert r.returncode == 0, r.stderr[-2000:]
+    warn = [l for l in r.stderr.splitlines() if l.startswith('warning:')]
+    assert warn == ["warning: 'zzz 红色的鸟 qqq': the model never saw 'zzz', 'qqq' in training (read as <unk>)"], r.stderr
+    assert len(list((tmp_path / 'out').glob('*.png'))) == 3
+
+def _photo(path, seed=0, size=(300, 200)):
+    "A photo-like picture (smooth colours, a little grain) saved at `path`."
+    import numpy as np
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:size[1], :size[0]]
+    a = np.stack([xx * 255 // size[0], yy * 255 // size[1], (xx + yy + 40 * seed) % 256], -1) + np.random.default_rng(seed).integers(0, 4, (size[1], size[0], 3))
+    Image.fromarray(np.clip(a, 0, 255).astype('uint8')).save(path)
+
+def _rels(df, root):
+    from pathlib import Path
+    return {Path(f).relative_to(root).as_posix(): s for f, s in zip(df.file, df.split.fillna('-'))}
+
+def test_split_folders_as_people_name_them(tmp_path, capsys):
+    "Train/, val/ and validation/ are read as train and test (said in one line); pictures beside them are named, not silently dropped."
+    import warnings
+    from deep_t2i.core import get_config
+    from deep_t2i.data_captions import read_captions_folder, captions_datasets
+    for f in ('Train/0.png', 'Train/1.png', 'Train/2.png', 'val/0.png', 'validation/0.png', 'top.png', 'extra/x.png'):
+        _photo(tmp_path / f); (tmp_path / f).with_suffix('.txt').write_text('a red photo')
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        df, problems = read_captions_folder(tmp_path, progress=False)
+    assert _rels(df, tmp_path) == {'Train/0.png': 'train', 'Train/1.png': 'train', 'Train/2.png': 'train', 'val/0.png': 'test', 'validation/0.png': 'test'}
+    assert [str(x.message) for x in w] == [f'not reading 2 pictures in {tmp_path} outside the split folders Train/, val/, validation/: extra/x.png, top.png']
+    with warnings.catch_warnings(record=True):
+        tr, te, _ = captions_datasets(tmp_path, get_config('captions', image_cache=False), progress=False)
+    assert (len(tr), len(te)) == (3, 2)
+    assert f'{tmp_path}: reading Train/ for training and val/, validation/ for testing' in capsys.readouterr().err
+
+def test_curated_folder_of_links(tmp_path):
+    "Links into a photo library are read by their listed names; '..' and absolute paths are still refused."
+    import warnings
+    from deep_t2i.data_captions import read_captions_folder
+    lib, cur = tmp_path / 'photos', tmp_path / 'curated'
+    for i in range(3): _photo(lib / '2023' / f'IMG_{i}.jpg', i)
+    cur.mkdir(); (cur / 'cat.jpg').symlink_to(lib / '2023' / 'IMG_0.jpg'); (cur / 'trip').symlink_to(lib / '2023', target_is_directory=True)
+    (cur / 'metadata.csv').write_text(f'file_name,text\ncat.jpg,a cat\ntrip/IMG_1.jpg,a trip\n../photos/2023/IMG_2.jpg,up\n{lib}/2023/IMG_2.jpg,absolute\n')
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter('always')
+        df, problems = read_captions_folder(cur, progress=False)
+    assert sorted(_rels(df, cur)) == ['cat.jpg', 'trip/IMG_1.jpg']
+    assert [why for _, why in problems] == ['path leaves the folder'] * 2
+
+def _cache_files(data):
+    return [p for p in (data / '.deep_t2i_cache').rglob('*') if p.is_file()]
+
+def test_image_cache_is_compressed_versioned_and_moves_with_its_folder(tmp_path, monkeypatch):
+    import os, torch
+    from deep_t2i.core import get_config
+    from deep_t2i.data_captions import captions_datasets
+    data = tmp_path / 'data'
+    for i in range(4): _photo(data / f'{i}.jpg', i); (data / f'{i}.txt').write_text('a photo')
+    cfg = get_config('captions', img_size=64, valid_pct=0.0, flip=False)
+    tr, _, _ = captions_datasets(data, cfg, progress=False)
+    first = [tr[i][0] for i in range(4)]
+    files = _cache_files(data)
+    assert len(files) == 4 and sum(f.stat().st_size for f in files) < 0.6 * 4 * 64 * 64 * 3       # lossless, yet well under the raw arrays
+    assert all(torch.equal(tr[i][0], first[i]) for i in range(4))                                 # read back: the same pixels
+    os.rename(data, tmp_path / 'moved')
+    tr, _, _ = captions_datasets(tmp_path / 'moved', cfg, progress=False)
+    assert all(torch.equal(tr[i][0], first[i]) for i in range(4)) and len(_cache_files(tmp_path / 'moved')) == 4   # found again, none made twice
+    import deep_t2i.image_cache as ic
+    monkeypatch.setattr(ic, 'CACHE_VERSION', ic.CACHE_VERSION + 1)                                  # a new decoder: new copies
+    tr, _, _ = captions_datasets(tmp_path / 'moved', cfg, progress=False); tr[0]
+    assert len(_cache_files(tmp_path / 'moved')) == 5
+
+def test_killed_writers_temp_files_are_removed(tmp_path):
+    import os, time
+    from deep_t2i.core import get_config
+    from deep_t2i.data_captions import captions_datasets
+    _photo(tmp_path / 'a.jpg'); (tmp_path / 'a.txt').write_text('a photo')
+    sub = tmp_path / '.deep_t2i_cache' / 'ab'; sub.mkdir(parents=True)
+    (sub / 'ab1.webp.123.tmp').write_bytes(b'half a picture'); (sub / 'ab2.webp.124.tmp').write_bytes(b'being written now')
+    os.utime(sub / 'ab1.webp.123.tmp', (time.time() - 3600,) * 2)
+    captions_datasets(tmp_path, get_config('captions', valid_pct=0.0), progress=False)
+    assert not (sub / 'ab1.webp.123.tmp').exists() and (sub / 'ab2.webp.124.tmp').exists()
+
+def test_cache_command_prunes_and_caps(tmp_path):
+    import os
+    from deep_t2i.core import get_config
+    from deep_t2i.data_captions import captions_datasets
+    for i in range(3): _photo(tmp_path / f'{i}.jpg', i); (tmp_path / f'{i}.txt').write_text('a photo')
+    tr, _, _ = captions_datasets(tmp_path, get_config('captions', valid_pct=0.0), progress=False)
+    for i in range(3): tr[i]
+    (tmp_path / '0.jpg').unlink()
+    r = run_cli('cache', tmp_path)
+    assert r.returncode == 0 and ': 2 copies' in r.stdout and '1 stale copies' in r.stdout, r.stdout + r.stderr
+    assert len(_cache_files(tmp_path)) == 3                                                   # a report changes nothing
+    r = run_cli('cache', tmp_path, '--prune')
+    assert r.returncode == 0 and 'removed 1 copies' in r.stdout and len(_cache_files(tmp_path)) == 2, r.stdout + r.stderr
+    r = run_cli('cache', tmp_path, '--max-gb', 0)
+    assert r.returncode == 0 and _cache_files(tmp_path) == []
+    r = run_cli('cache', tmp_path / 'nope', '--prune')
+    assert r.returncode == 2 and 'is not a folder' in r.stderr
+
+def _shard(path, members):
+    "A WebDataset tar shard of (name, bytes) members."
+    import io, tarfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, 'w') as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name); info.size = len(data); t.addfile(info, io.BytesIO(data))
+
+def test_webdataset_shards_are_read_in_place(tmp_path):
+    "key.jpg + key.txt / key.json in .tar shards under train/ and val/: read without unpacking or copying, by worker processes too; bad samples named."
+    import torch, warnings
+    from deep_t2i.core import get_config
+    from deep_t2i.data import make_loader
+    from deep_t2i.data_captions import captions_datasets
+    def jpg(i): _photo(tmp_path / 'src' / f'{i}.jpg', i); return (tmp_path / 'src' / f'{i}.jpg').read_bytes()
+    data = tmp_path / 'data'
+    _shard(data / 'train' / '000.tar', [m for i in range(5) for m in ((f'{i:04d}.jpg', jpg(i)),
+           (f'{i:04d}.txt', f'photo {i}'.encode()) if i % 2 else (f'{i:04d}.json', json.dumps({'caption': f'photo {i}'}).encode()))]
+           + [('bad.jpg', b'not a picture'), ('bad.txt', b'broken'), ('lost.txt', b'a caption alone')])
+    _shard(data / 'val' / '000.tar', [('0100.jpg', jpg(7)), ('0100.txt', b'photo 100'), ('0101.jpg', jpg(8)), ('0101.txt', b'photo 101')])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        tr, te, _ = captions_datasets(data, get_config('captions', img_size=64, flip=False), progress=False)
+    assert (len(tr), len(te)) == (5, 2)
+    assert sorted(str(x.message).split(': ')[-1] for x in w) == ['captions without a picture', 'unreadable image (UnidentifiedImageError)']
+    batches = [torch.cat([b[0] for b in make_loader(tr, 2, num_workers=n, drop_last=False, device=torch.device('cpu'))]) for n in (0, 2)]
+    assert batches[0].shape == (5, 3, 64, 64) and torch.equal(batches[0], batches[1])
+    assert not [p for p in (data / '.deep_t2i_cache').rglob('*') if p.is_file()] and sorted(p.name for p in data.rglob('*')) == ['.deep_t2i_cache', '000.tar', '000.tar', 'train', 'val']
+
+def test_shard_scan_reads_headers_not_pictures(tmp_path):
+    "Checking a shard's pictures reads their headers in place: a scan reads a small part of the shard, not every picture's bytes."
+    import io, os, numpy as np
+    from deep_t2i.data_captions import _shard_rows
+    if not os.path.exists('/proc/self/io'): pytest.skip('needs /proc/self/io (Linux) to count the bytes read')
+    def png(i):
+        b = io.BytesIO(); Image.fromarray(np.random.default_rng(i).integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(b, 'PNG'); return b.getvalue()
+    shard = tmp_path / '000.tar'
+    _shard(shard, [m for i in range(12) for m in ((f'{i:04d}.png', png(i)), (f'{i:04d}.txt', b'a photo'))])
+    rchar = lambda: int(dict(l.split(': ') for l in open('/proc/self/io').read().splitlines())['rchar'])
+    problems, before = [], rchar()
+    rows = _shard_rows(shard, problems)
+    read = rchar() - before
+    assert len(rows) == 12 and problems == []
+    assert read < 0.1 * shard.stat().st_size, f'read {read} bytes of a {shard.stat().st_size}-byte shard'
+
+def test_folder_linked_twice_is_listed_by_the_same_name_whatever_the_disk_order(tmp_path, monkeypatch):
+    "A folder reached by two names is listed once, by the same name on any disk (the name decides the held-out split): not by the order the disk lists folders in."
+    import os
+    from deep_t2i.image_cache import picture_files
+    for i in range(2): _photo(tmp_path / 'lib' / f'{i}.jpg', i)
+    for name in ('best', 'all'): (tmp_path / name).symlink_to(tmp_path / 'lib', target_is_directory=True)
+    listed = picture_files(tmp_path)
+    real = os.scandir
+    class Reversed:                                                    # a disk that lists a folder's entries the other way round
+        def __init__(self, p):
+            with real(p) as it: self.entries = list(it)
+        def __enter__(self): return self
+        def __exit__(self, *a): pass
+        def __iter__(self): return self
+        def __next__(self):
+            if not self.entries: raise StopIteration
+            return self.entries.pop()
+    monkeypatch.setattr(os, 'scandir', Reversed)
+    assert picture_files(tmp_path) == listed and len(listed) == 2

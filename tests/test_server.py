@@ -138,34 +138,62 @@ def test_recaptcha_against_stub(model_dir, tmp_path, capsys):
 def _free_port():
     s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
 
-def test_gunicorn_two_workers_under_load(model_dir, tmp_path):
-    port = _free_port()
-    env = {**os.environ, 'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '',
-           'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': str(tmp_path / 'img')}
-    env.pop('RECAPTCHA_SECRET', None)
+def _gunicorn(settings:dict):
+    "gunicorn with the shipped settings plus `settings` on a free port (shipped thread count, no token check unless given); (process, port) once it answers."
+    port, env = _free_port(), {**os.environ, **settings}
+    for key in ('RECAPTCHA_SECRET', 'GUNICORN_THREADS'):
+        if key not in settings: env.pop(key, None)
     p = subprocess.Popen([str(BIN / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
                          cwd=ROOT / 'server', env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    for _ in range(300):
+        try: urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=1); break
+        except urllib.error.HTTPError: break                                  # it answers (503: a model not ready)
+        except Exception: time.sleep(0.2)
+    return p, port
+
+def _stop(p)->str:
+    "Stop gunicorn; its output."
+    p.terminate(); return p.communicate(timeout=30)[0].decode()
+
+def test_gunicorn_two_workers_under_load(model_dir, tmp_path):
+    """Two workers. An export that appears after start-up is served by both at their next request, without a restart
+    (each worker used to keep its start-up failure). Through gunicorn too, no answer redirects to the client's Host,
+    and a local peer's X-Forwarded-Proto is not believed without TRUSTED_PROXIES. Then 200 requests, 8 at a time."""
+    import http.client
+    late = tmp_path / 'late'
+    p, port = _gunicorn({'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '', 'DEEP_T2I_MODELS': f'late={late}',
+                         'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': str(tmp_path / 'img'), 'TRUSTED_PROXIES': '0'})
+    def call(method, path, body=None, **headers):
+        conn = http.client.HTTPConnection('127.0.0.1', port, timeout=60)
+        try:
+            conn.request(method, path, body=body, headers={'Content-Type': 'application/json', **headers}); r = conn.getresponse()
+            return r.status, r.headers, r.read()
+        finally: conn.close()
+    cap = json.dumps({'cap': 'red hair blue eyes', 'seed': 2})
     try:
-        base = f'http://127.0.0.1:{port}'
-        for _ in range(200):
-            try: urllib.request.urlopen(base + '/healthz', timeout=1); break
-            except Exception: time.sleep(0.2)
+        assert {call('GET', '/healthz')[0] for _ in range(6)} == {503}
+        s, h, _ = call('POST', '/generate/late', cap); assert s == 503 and h['Retry-After']
+        make_tiny_model(tmp_path / 'staging'); os.rename(tmp_path / 'staging', late)
+        assert {call('GET', '/healthz')[0] for _ in range(8)} == {200}
+        assert {call('POST', '/generate/late', cap, Accept='image/png')[0] for _ in range(4)} == {200}
+        for method, path in (('GET', '/images//x'), ('POST', '/generate//anime')):
+            s, h, body = call(method, path, cap, Host='evil.example')
+            assert s == 404 and 'Location' not in h and 'error' in json.loads(body), (path, s)
+        s, _, url = call('POST', '/anime_heads', cap, **{'X-Forwarded-Proto': 'https'})
+        assert s == 200 and url.decode().startswith(f'http://127.0.0.1:{port}/images/')
         def one(i):
-            if i % 10 == 9: body = b'{"cap": "teal hair"}'                        # some bad requests mixed in
-            else: body = json.dumps({'cap': f'{HAIRS[i % 12]} hair {EYES[i % 10]} eyes', 'seed': i}).encode()
-            req = urllib.request.Request(base + '/anime_heads', data=body, headers={'Content-Type': 'application/json'})
-            try:
-                with urllib.request.urlopen(req, timeout=60) as r: return r.status, r.read().decode()
-            except urllib.error.HTTPError as e: return e.code, e.read().decode()
+            if i % 10 == 9: body = '{"cap": "teal hair"}'                         # some bad requests mixed in
+            else: body = json.dumps({'cap': f'{HAIRS[i % 12]} hair {EYES[i % 10]} eyes', 'seed': i})
+            s, _, answer = call('POST', '/anime_heads', body)
+            return s, answer.decode()
         with cf.ThreadPoolExecutor(8) as ex: res = list(ex.map(one, range(200)))
         assert all(s == 200 for i, (s, _) in enumerate(res) if i % 10 != 9)
         assert all(s == 400 for i, (s, _) in enumerate(res) if i % 10 == 9)
         s, url = res[0]
         with urllib.request.urlopen(url, timeout=10) as r: assert r.headers['Content-Type'] == 'image/jpeg'
-        assert urllib.request.urlopen(base + '/healthz', timeout=5).status == 200   # workers still alive
-    finally:
-        p.terminate(); out = p.communicate(timeout=30)[0].decode()
-    assert 'Traceback' not in out
+        assert call('GET', '/healthz')[0] == 200                                  # workers still alive
+    finally: out = _stop(p)
+    assert 'Traceback' not in out, out[-3000:]
 
 
 def test_empty_recaptcha_secret_is_a_startup_error(model_dir, tmp_path):
@@ -227,7 +255,7 @@ def test_serve_any_model(model_dir, tmp_path):
     r = post(c, '/generate/nope', {'cap': 'x'}); assert r.status_code == 404 and 'nope' in r.get_json()['error']
     r = post(c, '/birds', {'cap': 'a red bird'}); assert r.status_code == 404                  # birds not served here
     h = c.get('/healthz'); assert h.status_code == 200
-    assert h.get_json()['models']['mine'] == {'loaded': True, 'task': 'birds', 'img_size': 256, 'input': 'caption'}
+    assert h.get_json()['models']['mine'] == {'loaded': True, 'optional': False, 'task': 'birds', 'img_size': 256, 'input': 'caption'}
     page = c.get('/').get_data(as_text=True)
     assert 'data-name="mine"' in page and 'data-name="tags" data-tags="1"' in page and 'id="m-tags-hair"' in page
 
@@ -243,22 +271,150 @@ def test_dockerfile_and_dockerignore():
     ignore = (ROOT / '.dockerignore').read_text().split()
     assert {'.git', '.venv', 'runs', 'data'} <= set(ignore)
 
+def test_no_redirect_names_the_clients_host(model_dir, tmp_path):
+    "Doubled slashes are 404 JSON and a trailing slash is ignored: Werkzeug's 308 would name a host the client chose."
+    c = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'PUBLIC_URL': 'https://t2i.example', 'TRUSTED_PROXIES': '1'}).test_client()
+    for method, path, status in (('GET', '/images//x', 404), ('POST', '/generate//anime', 404), ('POST', '/anime_heads/', 415), ('GET', '/healthz/', 200)):
+        r = c.open(path, method=method, headers={'Host': 'evil.example', 'X-Forwarded-Host': 'evil.example'})
+        assert r.status_code == status and 'Location' not in r.headers and r.is_json, (method, path, r.status_code)
+
+def test_model_that_appears_later_is_loaded_with_backoff(model_dir, tmp_path):
+    "A missing model is retried when its files appear (next request), else after a doubling delay, never on every request."
+    late = tmp_path / 'late'
+    c = create_app({'anime': str(model_dir), 'late': str(late)}, {'IMAGE_DIR': str(tmp_path / 'img')}).test_client()
+    slot = c.application.extensions['deep_t2i']['slots']['late']
+    for _ in range(5): assert c.get('/healthz').status_code == 503
+    r = post(c, '/generate/late', {'cap': 'red hair blue eyes'})
+    assert r.status_code == 503 and 1 <= int(r.headers['Retry-After']) <= 2
+    assert slot.tries == 1                                                    # start-up only: no retry on every request
+    slot.next_try = 0                                                         # the delay has passed
+    assert c.get('/healthz').status_code == 503 and slot.tries == 2 and slot.delay == 8   # 2 s, then 4 s, then 8 s
+    assert c.get('/healthz').status_code == 503 and slot.tries == 2
+    make_tiny_model(tmp_path / 'staging'); os.rename(tmp_path / 'staging', late)        # the export appears at once
+    h = c.get('/healthz')
+    assert h.status_code == 200 and h.get_json()['models']['late']['loaded'] and slot.tries == 3
+    assert post(c, '/generate/late', {'cap': 'red hair blue eyes'}, headers={'Accept': 'image/png'}).status_code == 200
+
+def test_each_model_name_is_served_once(tmp_path):
+    "A name listed twice, or a bundled name while DEEP_T2I_MODEL_<NAME> serves it, stops start-up like other bad entries."
+    for models, extra, words in (('mine=/a,mine=/b', {}, "'mine' is listed twice"),
+                                 ('anime=/a', {}, "set DEEP_T2I_MODEL_ANIME=PATH"),
+                                 ('birds=/b', {'DEEP_T2I_MODEL_BIRDS': '/x'}, "already served by DEEP_T2I_MODEL_BIRDS")):
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            create_app(None, {'DEEP_T2I_MODELS': models, 'IMAGE_DIR': str(tmp_path), **extra})
+    app = create_app(None, {'DEEP_T2I_MODELS': f'anime={tmp_path / "a"}', 'DEEP_T2I_MODEL_ANIME': '', 'DEEP_T2I_MODEL_BIRDS': '', 'IMAGE_DIR': str(tmp_path)})
+    assert list(app.extensions['deep_t2i']['slots']) == ['anime']            # a freed name may be given another model
+    with pytest.raises(ConfigError, match='DEEP_T2I_OPTIONAL_MODELS names nope'):
+        create_app({}, {'DEEP_T2I_OPTIONAL_MODELS': 'nope', 'IMAGE_DIR': str(tmp_path)})
+
+def test_optional_model_leaves_the_instance_healthy(model_dir, tmp_path):
+    "An optional model that is not loaded: /healthz 200 'degraded' and says which; the page shows it, with no live button."
+    c = create_app({'anime': str(model_dir), 'birds': str(tmp_path / 'none'), 'late': str(tmp_path / 'none')},
+                   {'IMAGE_DIR': str(tmp_path / 'img'), 'DEEP_T2I_OPTIONAL_MODELS': 'birds, late'}).test_client()
+    h = c.get('/healthz'); j = h.get_json()
+    assert h.status_code == 200 and j['status'] == 'degraded'
+    assert j['models']['anime']['loaded'] and j['models']['birds'] == {'loaded': False, 'optional': True} == j['models']['late']
+    page = c.get('/').get_data(as_text=True)
+    assert '<button id="anime-go" >' in page and '<button id="birds-go" disabled>' in page and '<button id="m-late-go" disabled>' in page
+    assert 'data-name="late" data-tags="0" data-ready="0"' in page and page.count('not ready on this server') == 2
+
+@pytest.mark.parametrize('accept,png', [(None, False), ('*/*', False), ('image/png', True), ('image/png;q=0', False), ('image/*', True),
+                                        ('image/png;q=0, */*', False), ('text/plain;q=0.5, image/png', True), ('image/png;q=0.5, text/plain', False),
+                                        ('IMAGE/PNG', True), ('text/html, image/png;q=0.9', True)])
+def test_png_by_accept_q_values(client, accept, png):
+    r = post(client, '/anime_heads', {'cap': 'blue hair red eyes', 'seed': 1}, headers={'Accept': accept} if accept else {})
+    assert r.status_code == 200 and r.mimetype == ('image/png' if png else 'text/plain') and 'Accept' in r.headers['Vary']
+
+def test_host_and_scheme_checks(model_dir, tmp_path):
+    "A malformed Host, an unlisted host or port, or a scheme other than http(s) gets 400 JSON; URLs use the listed host."
+    url = lambda c, **h: post(c, '/anime_heads', {'cap': 'blue hair red eyes'}, headers=h)
+    plain = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path)}).test_client()
+    for host in ('a b', 'a/b', 'évil.example', 'x:0', 'x:99999', 'x:y'):
+        r = url(plain, Host=host); assert r.status_code == 400 and 'Host' in r.get_json()['error'], host
+    assert plain.get('/healthz', headers={'Host': 'a b'}).status_code == 400
+    assert url(plain, Host='[::1]:8080').get_data(as_text=True).startswith('http://[::1]:8080/images/')
+    hosts = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'ALLOWED_HOSTS': 'T2I.example, localhost:8080'}).test_client()
+    assert url(hosts, Host='t2i.EXAMPLE').get_data(as_text=True).startswith('http://t2i.example/images/')    # host names ignore case
+    assert url(hosts, Host='t2i.example:80').get_data(as_text=True).startswith('http://t2i.example/images/')  # the default port
+    assert url(hosts, Host='localhost:8080').get_data(as_text=True).startswith('http://localhost:8080/images/')
+    for host in ('t2i.example:6666', 'localhost', 'localhost:9090', 'evil.example'):
+        assert url(hosts, Host=host).status_code == 400, host                                          # the port is checked too
+    proxied = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'TRUSTED_PROXIES': '1'}).test_client()
+    for proto in ('javascript', 'data', 'HTTPS '):
+        r = url(proxied, **{'X-Forwarded-Proto': proto}); assert r.status_code == 400 and 'X-Forwarded-Proto' in r.get_json()['error']
+    r = url(proxied, **{'X-Forwarded-Host': 'a b'}); assert r.status_code == 400
+    with pytest.raises(ConfigError, match='ALLOWED_HOSTS'): create_app({}, {'IMAGE_DIR': str(tmp_path), 'ALLOWED_HOSTS': 'https://t2i.example'})
+
+def test_host_checked_by_the_app_itself(model_dir, tmp_path, monkeypatch):
+    "An older Werkzeug (before 3.1.7) passes any Host on: the app's own check still refuses one that would bend the image URL."
+    import werkzeug.sansio.utils as wu
+    monkeypatch.setattr(wu, 'host_is_trusted', lambda hostname, trusted_list=None: True)      # no character check, as before 3.1.7
+    c = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path)}).test_client()
+    for host in ('evil.example/x?', 'a b', 'evil.example#', 'evil.example@x'):
+        r = post(c, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'Host': host})
+        assert r.status_code == 400 and 'Host' in r.get_json()['error'], (host, r.status_code)
+    assert post(c, '/anime_heads', {'cap': 'blue hair red eyes'}, headers={'Host': 't2i.example:8080'}).get_data(as_text=True).startswith('http://t2i.example:8080/images/')
+
+def test_allowed_hosts_wildcard_is_refused(tmp_path):
+    "Werkzeug's TRUSTED_HOSTS read '.example.com' as every subdomain; ALLOWED_HOSTS has no wildcards, so it stops start-up rather than refusing every request."
+    for h in ('.t2i.example', 't2i.example.'):
+        with pytest.raises(ConfigError, match='no wildcards'): create_app({}, {'IMAGE_DIR': str(tmp_path), 'ALLOWED_HOSTS': h})
+
+def test_options_unknown_model_and_nosniff(client):
+    assert client.options('/generate/unknown').status_code == 404
+    assert client.options('/generate/anime').status_code == 204
+    url = post(client, '/anime_heads', {'cap': 'blue hair red eyes'}).get_data(as_text=True)
+    for r in (client.get(url.replace('http://localhost', '')), client.get('/healthz'), client.get('/nope')):
+        assert r.headers['X-Content-Type-Options'] == 'nosniff'
+
+def test_image_pruned_during_the_request_is_never_a_500(client, monkeypatch):
+    "Another worker prunes the image right after the file check Werkzeug makes before sending it: 404 or the image."
+    store = client.application.extensions['deep_t2i']['store']
+    name = store.put(Image.new('RGB', (8, 8)))
+    isfile = os.path.isfile
+    def check_then_prune(p):
+        found = isfile(p); (store.dir / name).unlink(missing_ok=True); return found
+    monkeypatch.setattr(os.path, 'isfile', check_then_prune)
+    r = client.get('/images/' + name)
+    assert r.status_code == 200 or (r.status_code == 404 and 'error' in r.get_json()), r.status_code
+
+def test_image_pruned_just_before_it_is_opened_is_a_404(client, monkeypatch):
+    "The image is pruned between the name check and the open (the race the single open leaves): a 404 JSON, never a 500 or a stale image."
+    store = client.application.extensions['deep_t2i']['store']
+    name = store.put(Image.new('RGB', (8, 8)))
+    real_open = os.open
+    def prune_then_open(path, *a, **k):
+        if str(path).endswith(name): (store.dir / name).unlink(missing_ok=True)
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(os, 'open', prune_then_open)
+    r = client.get('/images/' + name)
+    assert r.status_code == 404 and 'error' in r.get_json()
+
+def test_default_image_folder_is_private(model_dir, tmp_path, monkeypatch):
+    "<temp>/deep_t2i_images-<uid>, mode 700; a link, another user's folder or one open to others there stops start-up."
+    import tempfile
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    d = tmp_path / f'deep_t2i_images-{os.getuid()}'
+    app = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': ''})
+    assert app.extensions['deep_t2i']['store'].dir == d and d.stat().st_mode & 0o777 == 0o700
+    d.rmdir(); (tmp_path / 'planted').mkdir(); d.symlink_to(tmp_path / 'planted')
+    with pytest.raises(ConfigError, match=f'{re.escape(str(d))} is a link'): create_app({}, {'IMAGE_DIR': ''})
+    d.unlink(); d.mkdir(mode=0o700); d.chmod(0o755)
+    with pytest.raises(ConfigError, match='open to other users'): create_app({}, {'IMAGE_DIR': ''})
+    if os.getuid() == 0:                                                      # only root can give a folder away
+        d.chmod(0o700); os.chown(d, 65534, 65534)
+        with pytest.raises(ConfigError, match='belongs to user id 65534'): create_app({}, {'IMAGE_DIR': ''})
+
 # --- gunicorn itself, over raw sockets -------------------------------------------------------------------------
 
 @pytest.fixture(scope='module')
 def live(model_dir, tmp_path_factory):
     "gunicorn with the shipped settings (one worker), the tiny anime model; yields the port."
-    port, tmp = _free_port(), tmp_path_factory.mktemp('live')
-    env = {**os.environ, 'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '', 'IMAGE_DIR': str(tmp / 'img'),
-           'GUNICORN_WORKERS': '1', 'GUNICORN_READ_TIMEOUT': '3', 'DEEP_T2I_MODELS': f'mine={model_dir}'}
-    env.pop('GUNICORN_THREADS', None); env.pop('RECAPTCHA_SECRET', None)
-    p = subprocess.Popen([str(BIN / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
-                         cwd=ROOT / 'server', env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for _ in range(300):
-        try: urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=1); break
-        except Exception: time.sleep(0.2)
+    tmp = tmp_path_factory.mktemp('live')
+    p, port = _gunicorn({'DEEP_T2I_MODEL_ANIME': str(model_dir), 'DEEP_T2I_MODEL_BIRDS': '', 'IMAGE_DIR': str(tmp / 'img'),
+                         'GUNICORN_WORKERS': '1', 'GUNICORN_READ_TIMEOUT': '3', 'DEEP_T2I_MODELS': f'mine={model_dir}'})
     yield port
-    p.terminate(); out = p.communicate(timeout=30)[0].decode()
+    out = _stop(p)
     assert 'Traceback' not in out, out[-3000:]
 
 def raw(port, data:bytes, timeout=10):
@@ -327,3 +483,36 @@ def test_stalled_client_is_disconnected(live):
         try: data = s.recv(1024)
         except ConnectionResetError: data = b''
         assert time.time() - t0 < 10 and not data.startswith(b'HTTP/1.1 2')       # closed by the server, no answer of success
+
+def test_unknown_words_are_named(tmp_path):
+    "Words the model never saw: named beside the answer (a header on text and PNG answers, `warnings` in a JSON one); none, no header."
+    m = make_tiny_model(tmp_path / 'm', 'captions', width=0.0625, min_ch=8)
+    c = create_app({'mine': str(m)}, {'IMAGE_DIR': str(tmp_path / 'img')}).test_client()
+    r = post(c, '/generate/mine', {'cap': 'a zzz bird qqq', 'seed': 1})
+    assert r.status_code == 200 and r.mimetype == 'text/plain'
+    assert json.loads(r.headers['X-Deep-T2I-Warnings']) == ['words the model never saw in training (read as <unk>): zzz, qqq']
+    r = post(c, '/generate/mine', {'cap': 'a zzz bird', 'seed': 1}, headers={'Accept': 'application/json'})
+    j = r.get_json()
+    assert r.status_code == 200 and j['url'].endswith('.jpg') and 'zzz' in j['warnings'][0]
+    r = post(c, '/generate/mine', {'cap': 'a red bird', 'seed': 1}, headers={'Accept': 'application/json'})
+    assert r.get_json()['warnings'] == [] and 'X-Deep-T2I-Warnings' not in r.headers
+    r = post(c, '/generate/mine', {'cap': 'a qqq bird', 'seed': 1}, headers={'Accept': 'image/png'})
+    assert r.mimetype == 'image/png' and 'qqq' in json.loads(r.headers['X-Deep-T2I-Warnings'])[0]
+
+def test_compile_setting_warms_up_at_start(model_dir, tmp_path, monkeypatch):
+    "DEEP_T2I_COMPILE=1: each model is compiled and draws once while the app is created, before any request (torch.compile replaced by a stand-in: compiling for real takes minutes)."
+    import torch
+    calls = []
+    def fake_compile(g):
+        def run(*x): calls.append(len(x[0])); return g(*x)
+        return run
+    monkeypatch.setattr(torch, 'compile', fake_compile)
+    monkeypatch.delenv('DEEP_T2I_COMPILE', raising=False)
+    app = create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'DEEP_T2I_COMPILE': '1'})
+    assert calls == [1]                                                      # the warm-up, at start-up
+    r = post(app.test_client(), '/anime_heads', {'cap': 'blue hair red eyes', 'seed': 1})
+    assert r.status_code == 200 and calls == [1, 1]                          # requests draw with the compiled generator
+    create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path)})
+    assert calls == [1, 1]                                                   # off by default
+    with pytest.raises(ConfigError, match='DEEP_T2I_COMPILE'):
+        create_app({'anime': str(model_dir)}, {'IMAGE_DIR': str(tmp_path), 'DEEP_T2I_COMPILE': 'yes'})

@@ -3,14 +3,16 @@ the JSON, the plot and its section in RESULTS.md (the rest of the file kept)."""
 import json, subprocess
 from conftest import BIN, ROOT
 
+BASE = '{"batch_size": 8, "width": 0.0625, "min_ch": 8}'
+
 def test_time_to_quality_writes_curves(tmp_path):
     from deep_t2i.synth import synth_anime
-    data = synth_anime(tmp_path / 'data', n=64, seed=0, progress=False)
+    data = synth_anime(tmp_path / 'data', n=96, seed=0, progress=False)
     res_dir = tmp_path / 'res'; res_dir.mkdir()
     (res_dir / 'RESULTS.md').write_text('# Benchmark results\n\nkept\n')
     r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
                         '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'old,new', '--minutes', '0.2',
-                        '--every', '0.1', '--damsm-epochs', '1', '--n', '24', '--base', '{"batch_size": 8, "width": 0.0625, "min_ch": 8}'],
+                        '--every', '0.1', '--damsm-epochs', '1', '--n', '24', '--base', BASE],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads((res_dir / 'ttq' / 'anime.json').read_text())
@@ -18,7 +20,7 @@ def test_time_to_quality_writes_curves(tmp_path):
     for c in res['configs'].values():
         pts = c['points']
         assert len(pts) >= 2 and pts[0]['minutes'] < pts[-1]['minutes'] and pts[0]['step'] < pts[-1]['step']
-        assert all(0 <= p['eyes'] <= 1 and 0 <= p['hair'] <= 1 and (p['variety'] is None or p['variety'] > 0) for p in pts)   # tiny data: no real same-class pairs, no ratio
+        assert all(0 <= p['eyes'] <= 1 and 0 <= p['hair'] <= 1 and p['variety'] > 0 for p in pts)   # 96 images: the held-out 10% hold a same-class pair, so a ratio
     assert res['configs']['old']['config']['mode_seek'] == 0 < res['configs']['new']['config']['mode_seek']
     md = (res_dir / 'RESULTS.md').read_text()
     assert md.startswith('# Benchmark results\n\nkept') and '<!-- ttq:start -->' in md and '](ttq/anime.png)' in md
@@ -27,6 +29,25 @@ def test_time_to_quality_writes_curves(tmp_path):
     assert subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(res_dir)],
                           capture_output=True, text=True, timeout=120).returncode == 0
     assert (res_dir / 'RESULTS.md').read_text().count('<!-- ttq:start -->') == 1
+    # --append from another machine, with more DAMSM epochs: the configurations already there keep their machine, base and DAMSM
+    f = res_dir / 'ttq' / 'anime.json'
+    there = {**res['machine'], 'cpu': 'elsewhere'}
+    res['configs']['old'].pop('machine')                                          # as in files from before configurations kept their own: the file's
+    res['configs']['new']['machine'] = there
+    f.write_text(json.dumps({**res, 'machine': there}))
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data), '--append',
+                        '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'nearest', '--minutes', '0.05', '--every', '0.05',
+                        '--damsm-epochs', '2', '--n', '8', '--base', BASE[:-1] + ', "sample_every": 2}'], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res2 = json.loads(f.read_text())
+    assert [res2['configs'][c]['machine']['cpu'] for c in ('old', 'new', 'nearest')] == ['elsewhere', 'elsewhere', res2['machine']['cpu']] != ['elsewhere'] * 3
+    assert 'sample_every' not in res2['configs']['old']['base'] and res2['configs']['nearest']['base']['sample_every'] == 2
+    assert res2['configs']['old']['damsm'] == res['damsm'] and res2['damsm']['epochs'] == 2
+    assert res2['damsm']['minutes'] > res['damsm']['minutes']                     # the second epoch's minutes add to the first's
+    assert res2['configs']['nearest']['points'][0]['minutes'] > res2['damsm']['minutes']
+    md = (res_dir / 'RESULTS.md').read_text()
+    assert '`old` was measured apart (`--append`): on elsewhere' in md and 'DAMSM shared by all' not in md
+    res = res2
     from deep_t2i.metrics import JUDGE_VERSION
     assert res['judge_version'] == JUDGE_VERSION and f'Attribute judge: version {JUDGE_VERSION}' in md
     # points of an older judge are not mixed with this one's
@@ -105,7 +126,7 @@ def test_time_to_quality_on_a_labelled_folder(tmp_path):
     res = json.loads((res_dir / 'ttq' / 'captions.json').read_text())
     assert 0 < res['judge_ceiling'] <= 1
     for c in res['configs'].values():
-        assert all(0 <= p['label'] <= 1 and isinstance(p['spectrum_gap'], float) and isinstance(p['max_spike'], float) for p in c['points'])
+        assert all(0 <= p['label'] <= 1 and isinstance(p['spectrum_gap'], float) and isinstance(p['max_spike'], float) and p['variety'] > 0 for p in c['points'])
     run_cfg = lambda c: json.loads((tmp_path / 'runs' / 'captions' / c / 'config.json').read_text())
     assert (run_cfg('nearest')['upsample'], run_cfg('new')['upsample']) == ('nearest', 'bilinear')
     assert res['configs']['nearest']['config']['upsample'] == 'nearest'

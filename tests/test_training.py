@@ -109,3 +109,21 @@ def test_tensorboard_logs_losses_and_samples(tiny, anime_data, tmp_path):
     tb, csv_ = [e.value for e in ea.Scalars('g_loss')], [float(r[col]) for r in rows[1:] if r[col]]
     assert len(tb) == len(csv_) == 12 and np.allclose(tb, csv_, rtol=1e-6)     # TensorBoard stores float32
     assert len(ea.Images('samples')) == 2
+
+def test_resume_refuses_a_retrained_damsm(tiny, anime_data, tmp_path):
+    "A GAN run records its DAMSM's fingerprint: after that DAMSM is retrained in place, --resume stops with one line (and --amp is honoured on resume)."
+    import shutil
+    shutil.copytree(tiny / 'damsm', tmp_path / 'damsm')
+    args = ('train', 'gan', '--task', 'anime', '--data', anime_data, '--damsm', tmp_path / 'damsm', '--out', tmp_path / 'g', '--batch-size', 16, '--config', tiny / 'fast.json')
+    r = run_cli(*args, '--max-steps', 2)
+    assert r.returncode == 0, r.stderr
+    sha = json.loads((tmp_path / 'g' / 'config.json').read_text())['damsm_sha']
+    assert sha and torch.load(tmp_path / 'g' / 'checkpoint.pt', weights_only=True)['config']['damsm_sha'] == sha
+    r = run_cli(*args, '--max-steps', 3, '--resume', '--amp', 'off')       # the same DAMSM: continues, with the new --amp
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / 'g' / 'config.json').read_text())['amp'] == 'off'
+    from safetensors.torch import save_file                                # retrained in place: one weight moves
+    w = load_file(tmp_path / 'damsm' / 'damsm.safetensors'); k = sorted(w)[0]; w[k] = w[k] + 0.01
+    save_file(w, tmp_path / 'damsm' / 'damsm.safetensors')
+    r = run_cli(*args, '--max-steps', 4, '--resume')
+    assert r.returncode == 2 and 'another DAMSM' in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

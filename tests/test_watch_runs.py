@@ -59,3 +59,20 @@ def test_watch_runs_refuses_a_run_without_data(tmp_path):
     p = subprocess.run([sys.executable, ROOT / 'benchmarks' / 'watch_runs.py', '--run', 'a=birds:x', '--data', 'anime=y',
                         '--start', tmp_path / 's', '--until', '0', '--out', tmp_path], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode != 0 and 'with a --data for TASK (anime)' in p.stderr
+
+def test_damsm_summary_counts_a_stopped_epoch_by_its_share(tmp_path):
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    from watch_runs import damsm_summary, training_minutes
+    from deep_t2i.train import RunFiles
+    step = lambda s, e: dict(step=s, epoch=e, loss=1.0)
+    rows = [step(1, 0), step(2, 0), step(3, 0), step(4, 0), dict(step=4, epoch=0, r_precision=0.5), step(5, 1)]
+    RunFiles(tmp_path).write_metrics(rows)
+    assert damsm_summary(tmp_path) == dict(epochs=1.25, steps=5, r_precision=0.5)          # stopped a quarter into its second epoch
+    RunFiles(tmp_path).write_metrics(rows + [step(6, 1), step(7, 1), step(8, 1), dict(step=8, epoch=1, r_precision=0.6)])
+    assert damsm_summary(tmp_path)['epochs'] == 2
+    RunFiles(tmp_path).write_metrics(rows[:2])
+    assert damsm_summary(tmp_path)['epochs'] is None                                        # stopped in its first epoch: its length is unknown
+    assert training_minutes(tmp_path, 'damsm') is None                                      # no export yet
+    (tmp_path / 'config.json').write_text('{}'); (tmp_path / 'damsm.json').write_text('{}')
+    os.utime(tmp_path / 'config.json', (1000, 1000)); os.utime(tmp_path / 'damsm.json', (1090, 1090))
+    assert training_minutes(tmp_path, 'damsm') == 1.5                                       # from its own folder: config.json to its last export
