@@ -20,7 +20,7 @@ from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy',
-           'probe_throughput', 'notebook_run']
+           'd_ranking', 'probe_throughput', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -230,6 +230,19 @@ def d_accuracy(t:GANTrainer)->float:
     u_fake, _, _ = D(fakes, sent)
     G.train(); D.train()
     return float(torch.cat([(u_real > 0).float(), (u_fake < 0).float()]).mean())
+
+# %% ../nbs/04b_trainer_GAN.ipynb #7a84c7e0
+@torch.no_grad()
+def d_ranking(t:GANTrainer, batches:int=2)->float:
+    "How often D scores a real image above a generated one, over all (real, generated) pairs of `batches` training batches (0.5 = chance)."
+    G, D = t.G.eval(), t.D.eval()
+    ur, uf = [], []
+    for _, b in zip(range(batches), t.loader):
+        real, _, _, _, _, sent, fakes = t.encode_batch(b)
+        ur.append(D(real, sent)[0].flatten().float()); uf.append(D(fakes, sent)[0].flatten().float())
+    G.train(); D.train()
+    ur, uf = torch.cat(ur), torch.cat(uf)
+    return float((ur[:, None] > uf[None, :]).float().mean())
 
 # %% ../nbs/04b_trainer_GAN.ipynb #efb22d1c
 def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30)->dict:
