@@ -22,7 +22,7 @@ test: install
 	$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-clean
 	DEEP_T2I_TINY=1 $(BIN)/nbdev_test --n_workers 2
-	$(BIN)/pytest tests/ -q -p no:cacheprovider
+	$(BIN)/pytest tests/ -q -p no:cacheprovider -m 'not slow'
 
 # After `make build` the tree must be as committed. Three cases, each with its own message: notebooks or library
 # changed or new (out of sync, or not committed), untracked files elsewhere (strays: not made by nbdev), other changes.
@@ -37,6 +37,7 @@ check-clean:
 
 test-slow: install
 	$(BIN)/nbdev_test --flags slow --n_workers 2
+	$(BIN)/pytest tests/ -q -p no:cacheprovider -m slow
 
 demo: install
 	$(BIN)/python -m deep_t2i demo --out runs/demo

@@ -1,6 +1,6 @@
 """GPU benchmarks, side by side in one run (the machine is named in the output):
 
-    python benchmarks/gpu.py --out bench.json [--md bench.md] [--quick] [--parts inference,train] [--presets small,full] [--profile]
+    python benchmarks/gpu.py --out bench.json [--md bench.md] [--quick] [--parts inference,train] [--presets small,full] [--profile] [--compile]
     python benchmarks/gpu.py --render benchmarks/RESULTS.md bench.json [more.json ...]   # tables into RESULTS.md's GPU block
 
 - training images/s of one whole GAN step (`GANTrainer.train_step`: D and G updates, DAMSM loss, EMA) and one DAMSM
@@ -45,7 +45,7 @@ class Rows:
     def write(self): self.path.write_text(json.dumps(self.data, indent=1))
 
 
-def bench_train(dev, rows, work, quick, presets=None, tasks=('anime', 'birds'), profile=False):
+def bench_train(dev, rows, work, quick, presets=None, tasks=('anime', 'birds'), profile=False, compile=False):
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime, synth_birds
     import deep_t2i.trainer_gan as tg
@@ -90,6 +90,16 @@ def bench_train(dev, rows, work, quick, presets=None, tasks=('anime', 'birds'), 
                                        ms_per_step=round(1000 * t, 1), peak_gib=round(mem, 2) if mem else None))
                 del g
                 if dev.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats(dev)
+            if compile and preset == 'small':                     # `--compile on`'s step (G, D, the CNN image encoder compiled in place): is it worth it here?
+                g = tg.GANTrainer(base.replace(amp='off'), data[task], damsm_dir, work / f'gan_{task}_{preset}_compiled', progress=False, inception_weights=w)
+                g.setup(); b = next(iter(g.loader)); g.compile_parts()
+                sync(dev); t0 = time.perf_counter()
+                for _ in range(2): g.train_step(b)
+                sync(dev); compile_s = time.perf_counter() - t0
+                t = timeit(lambda: g.train_step(b), dev, iters, warmup=0)
+                rows.add('train', dict(what='GAN step', task=task, preset=preset, variant='fp32_compiled', batch=batch, img_s=round(batch / t, 1),
+                                       ms_per_step=round(1000 * t, 1), compile_s=round(compile_s, 1)))
+                del g; torch.cuda.empty_cache()
 
 
 def gpu_busy(g, b, dev, task, preset, batch, step_ms):
@@ -143,7 +153,7 @@ def markdown(data):
     inf_md = f"**Inference** (`T2IModel.generate`, ms per call and images/s, fp32)\n\n{table(inf, icols)}" if inf else ''
     return (f"Machine: {data['machine']}. Date: {data['date']}.\n\n"
             f"**Training step** (images/s; one whole step as the trainers run it, data already on the GPU)\n\n"
-            f"{table(tr, ['what', 'task', 'preset', 'variant', 'batch', 'img_s', 'ms_per_step', 'peak_gib'])}\n"
+            f"{table(tr, ['what', 'task', 'preset', 'variant', 'batch', 'img_s', 'ms_per_step', 'peak_gib', 'compile_s'])}\n"
             f"`fp32`: no autocast; `bf16`: bf16 autocast (what `--amp auto` picks on this GPU), channels-last as in training; "
             f"`bf16_nchw`: the same without channels-last. Full preset: the original's sizes with the Inception image encoder.\n\n"
             + inf_md + (f"\n**Where a step's time goes** (fp32 GAN step; kernel time from torch.profiler over the step timed without it)\n\n"
@@ -169,6 +179,7 @@ def main():
     ap.add_argument('--parts', default='inference,train', help='comma-separated: inference, train')
     ap.add_argument('--presets', default=None, help='comma-separated training presets (default: small,full)')
     ap.add_argument('--tasks', default='anime,birds'); ap.add_argument('--profile', action='store_true', help='also measure how busy the GPU is in a step')
+    ap.add_argument('--compile', action='store_true', help="also the small preset's GAN step compiled as `--compile on` runs it, with its compile time (cold: minutes)")
     a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     os.environ['DEEP_T2I_DEVICE'] = str(dev)
@@ -176,7 +187,7 @@ def main():
     print(rows.data['machine'], flush=True)
     with tempfile.TemporaryDirectory() as work:
         parts = {'inference': lambda: bench_inference(dev, rows, a.quick),
-                 'train': lambda: bench_train(dev, rows, Path(work), a.quick, a.presets and a.presets.split(','), a.tasks.split(','), a.profile)}
+                 'train': lambda: bench_train(dev, rows, Path(work), a.quick, a.presets and a.presets.split(','), a.tasks.split(','), a.profile, a.compile)}
         for part in (parts[p] for p in a.parts.split(',')):
             try: part()
             except Exception as e:                                   # a failed part must not lose the other's rows

@@ -1,11 +1,12 @@
 """All deep_t2i benchmarks in one run, side by side; writes benchmarks/RESULTS.md.
 
-    python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/RESULTS.md] [--only fold]
+    python benchmarks/run.py [--quick] [--device cpu|cuda] [--out benchmarks/RESULTS.md] [--only fold|compile]
 
 Measures: G and D forward / forward+backward images/s for both tasks and widths next to a plain DCGAN of the same
 resolution (ratio), G GFLOP per image; GAN training-step throughput against a DCGAN step; inference latency
 (single image and a batch); generation with the bundled models as exported vs folded for inference (`--only fold` runs
-just that and replaces its section in --out); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
+just that and replaces its section in --out); with `--only compile`, the training steps eager vs compiled (cold and cached
+compile; not part of a full run: ~8 minutes on 2 cores); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
 """
 import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
@@ -186,6 +187,45 @@ difference between folded and exported images in [-1, 1], same captions and nois
 """
 
 
+COMPILE_HEADER = '## Compiled training steps (torch.compile)'
+COMPILE_PROBE = """import json, sys, torch
+from deep_t2i.core import get_config
+from deep_t2i.trainer_gan import probe_throughput
+task, quick, compile = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
+cfg = get_config(task, 'small', **(dict(batch_size=8, width=0.0625, min_ch=8) if quick else {}))
+print('RESULT', json.dumps(dict(probe_throughput(cfg, steps=2 if quick else 5, compile=compile), batch=cfg.batch_size)))"""
+
+def bench_compile(dev, quick, rows, tasks=('anime',)):
+    """The small preset's DAMSM and GAN training steps eager, compiled with an empty compile cache (a first run) and compiled again
+    with the cache the first one filled (a resumed or repeated run): each in a process of its own, one after the other."""
+    env = {**os.environ, 'DEEP_T2I_DEVICE': dev.type}
+    def probe(task, compile, cache):
+        r = subprocess.run([sys.executable, '-c', COMPILE_PROBE, task, '1' if quick else '0', '1' if compile else '0'], capture_output=True, text=True,
+                           env={**env, 'TORCHINDUCTOR_CACHE_DIR': str(cache)}, cwd=ROOT)
+        if r.returncode: raise SystemExit(r.stderr[-3000:])
+        return json.loads(r.stdout.split('RESULT', 1)[1])
+    with tempfile.TemporaryDirectory() as cache:
+        for task in tasks:
+            e, cold, warm = probe(task, False, cache), probe(task, True, cache), probe(task, True, cache)
+            for what, k in (('GAN step', 'gan_img_s'), ('DAMSM step', 'damsm_img_s')):
+                r = dict(task=task, what=what, batch=e['batch'], eager_img_s=e[k], compiled_img_s=cold[k], speedup=cold[k] / e[k],
+                         compile_s_cold=cold['compile_s'], compile_s_cached=warm['compile_s'], speedup_cached=warm[k] / e[k])
+                rows.append(r); print(json.dumps(r), flush=True)
+
+
+def compile_section(rows, cmd:str)->str:
+    return f"""{COMPILE_HEADER}
+Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}` (small preset; G, D and the DAMSM's CNN image encoder
+compiled in place, as `--compile on` does; images/s over 5 steps after 2 warm-up steps).
+
+{table(rows, ['task', 'what', 'batch', 'eager_img_s', 'compiled_img_s', 'speedup', 'compile_s_cold', 'compile_s_cached', 'speedup_cached'])}
+`compile_s_cold`: the two warm-up steps of the DAMSM and the GAN step together with an empty compile cache (the first run on a machine);
+`compile_s_cached`: the same in a new process once the cache holds the code (a resumed or repeated run). `speedup` = compiled / eager.
+`COMPILE_PAYS` in `deep_t2i.train` holds these numbers: `--compile auto` compiles only where the speed-up repays the cold compile
+within the steps a run has left.
+"""
+
+
 def put_section(path, header:str, body:str):
     "Replace the section of file `path` that starts with `header` (up to the next '## ') by `body`; a new one goes before the evaluation section."
     old, body = Path(path).read_text() if Path(path).exists() else '', body.rstrip('\n') + '\n\n'
@@ -246,7 +286,7 @@ def table(rows, cols):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md'))
-    ap.add_argument('--only', choices=['fold'], help='run one section and replace it in --out, leaving the rest of the file as it is'); a = ap.parse_args()
+    ap.add_argument('--only', choices=['fold', 'compile'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~8 min on 2 cores)'); a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, train, inf, ev, srv = [], [], [], [], []
     cmd = 'python benchmarks/run.py' + ' '.join([''] + sys.argv[1:])
@@ -254,6 +294,9 @@ def main():
     if a.only == 'fold':
         bench_fold(dev, a.quick, fold); md = fold_section(fold, cmd)
         put_section(a.out, FOLD_HEADER, md); print(md); return
+    if a.only == 'compile':
+        rows = []; bench_compile(dev, a.quick, rows); md = compile_section(rows, cmd)
+        put_section(a.out, COMPILE_HEADER, md); print(md); return
     bench_models(dev, a.quick, models); bench_train(dev, a.quick, train); bench_inference(dev, inf); bench_fold(dev, a.quick, fold); bench_eval(dev, a.quick, ev)
     if dev.type == 'cpu': bench_server(srv)
     peak = matmul_peak(dev)
@@ -288,7 +331,12 @@ default layout; `channels_last_speedup` = ours_img_s / ours_nchw_img_s.
 """
     old = Path(a.out).read_text() if Path(a.out).exists() else ''
     if '\n## GPU' in old: md += old[old.index('\n## GPU'):]          # keep the GPU section (benchmarks/gpu.py writes it)
-    Path(a.out).write_text(md); print(md)
+    kept = None
+    if COMPILE_HEADER in old:                                          # and the compile section (`--only compile` writes it)
+        i = old.index(COMPILE_HEADER); j = old.find('\n## ', i); kept = old[i:j + 1 if j >= 0 else None]
+    Path(a.out).write_text(md)
+    if kept and COMPILE_HEADER not in md: put_section(a.out, COMPILE_HEADER, kept)
+    print(md)
 
 
 if __name__ == '__main__': main()

@@ -53,7 +53,7 @@ def train_config(a):
     if a.workers is not None and a.workers < 0: raise UsageError(f"--workers must be 0 or more, got {a.workers}")
     ep_key = 'damsm_epochs' if a.what == 'damsm' else 'epochs'
     extra = _captions_flags(a)
-    flags = dict(seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, deterministic=True if a.deterministic else None,
+    flags = dict(seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, deterministic=True if a.deterministic else None, compile=a.compile,
                  tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
     saved = Path(a.out) / 'config.json'
     if a.resume and saved.exists(): return resume_config(a, load_config(saved), dict(flags, img_size=a.img_size, **extra))
@@ -127,11 +127,12 @@ def add_train_parser(sub):
         s.add_argument('--out', type=Path, required=True, help='run folder: config, checkpoints, samples, metrics, export')
         if what == 'gan': s.add_argument('--damsm', type=Path, help='folder of the DAMSM run to use (required)')
         s.add_argument('--epochs', type=int); s.add_argument('--batch-size', type=int); s.add_argument('--seed', type=int)
-        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --workers, --deterministic, "
+        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --workers, --deterministic, "
                        "--tensorboard (and --max-minutes, --max-steps) apply; --preset, --config, --seed, --batch-size, --img-size, --square and --background must agree with the run (an error otherwise)")
         s.add_argument('--preset', choices=['small', 'classic', 'full'], help="small: CPU-sized, fast-learning options (default); classic: small with the original's losses and rates; full: the original")
         s.add_argument('--config', type=Path, help='JSON file of config overrides')
         s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
+        s.add_argument('--compile', choices=['auto', 'on', 'off'], help='run the training step through torch.compile: auto (default) where the steps left repay the compile time, timed on the first steps; on; off (eager)')
         s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
         s.add_argument('--deterministic', action='store_true', help='deterministic cuDNN/PyTorch algorithms (GPU: slower; CPU runs are deterministic anyway)')
         s.add_argument('--tensorboard', action='store_true', help='also write losses, R-precision and sample grids for TensorBoard (RUN/tensorboard; pip install tensorboard)')

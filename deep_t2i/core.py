@@ -77,6 +77,7 @@ class BaseConfig:
     sample_every:int = 1         # GAN: epochs between sample grids and exports (the last epoch and an early stop always export)
     amp:str = 'auto'             # 'auto' (bf16 on GPUs of compute capability >= 8.0, fp16 + GradScaler on older ones, off on CPU), 'off', 'bf16', 'fp16'
     deterministic:bool = False   # deterministic cuDNN / PyTorch algorithms (see `set_deterministic`)
+    compile:str = 'auto'         # training steps through torch.compile: 'auto' (where the steps left repay the compile time, measured on the first steps), 'on', 'off'
     valid_pct:float = 0.1
     flip:bool = True
     num_workers:int = -1         # data-loading processes; -1: none on CPU, up to 8 per GPU process on CUDA

@@ -203,6 +203,10 @@ def r_precision(img_g:torch.Tensor, # (N, D) global image features
     if N < 2: raise DeepT2IError("R-precision needs at least 2 images")
     rng = np.random.default_rng(seed)
     cls = np.arange(N) if cls is None else np.asarray(cls)
+    if len(np.unique(cls)) < 2:
+        import warnings
+        warnings.warn(f"R-precision over {N} images of one class: every negative caption is of the same class as the true one (often the same words), "
+                      "so the rate says little: hold out images of several classes")
     gi, st = F.normalize(img_g.float(), dim=1), F.normalize(sent.float(), dim=1)
     hits = np.zeros(N, dtype=bool)
     for i in range(N):

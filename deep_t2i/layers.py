@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 # %% auto #0
-__all__ = ['UPSAMPLES', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock',
-           'SelfAttention', 'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv',
-           'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops', 'diff_augment']
+__all__ = ['UPSAMPLES', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm',
+           'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock', 'SelfAttention', 'WordAttention', 'MinibatchStdDev',
+           'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops',
+           'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #207c890b
 def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=True)->nn.Module:
@@ -22,6 +23,27 @@ def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=
 def sn_linear(ni:int, nf:int, bias:bool=True)->nn.Module:
     "A spectral-norm `Linear`."
     return spectral_norm(nn.Linear(ni, nf, bias=bias))
+
+# %% ../nbs/02_layers.ipynb #2748d54d
+def spectral_norms(model:nn.Module):
+    "(module, weight name, spectral-norm parametrization) of every spectral-norm weight in `model`."
+    from torch.nn.utils import parametrize
+    for mod in model.modules():
+        if parametrize.is_parametrized(mod):
+            for name, plist in mod.parametrizations.items():
+                for p in plist:
+                    if hasattr(p, '_power_method'): yield mod, name, p
+
+def power_iteration_per_step(model:nn.Module)->nn.Module:
+    "Make `model`'s spectral norms do no power iteration in forward passes (`step_spectral_norm` does it once per step); returns `model`."
+    for _, _, p in spectral_norms(model): p.n_power_iterations = 0
+    return model
+
+@torch.no_grad()
+def step_spectral_norm(model:nn.Module):
+    "One power iteration of each spectral norm of `model` (updating its `u`, `v`), outside any forward pass."
+    for mod, name, p in spectral_norms(model):
+        p._power_method(p._reshape_weight_to_matrix(mod.parametrizations[name].original), 1)
 
 # %% ../nbs/02_layers.ipynb #6a73b25e
 class SentenceAffine(nn.Module):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #8a96ef03
 from __future__ import annotations
-import csv, io, os, time
+import csv, io, os, sys, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -15,7 +15,8 @@ from .dist import *
 from .progress import *
 
 # %% auto #0
-__all__ = ['step_seed', 'EMA', 'RunFiles', 'Trainer', 'load_scaler_state']
+__all__ = ['COMPILE_PAYS', 'step_seed', 'EMA', 'RunFiles', 'compiler_problem', 'compile_pays', 'compile_module', 'Trainer',
+           'load_scaler_state']
 
 # %% ../nbs/04_train.ipynb #a1bf2c49
 def step_seed(seed:int, step:int)->int:
@@ -96,6 +97,43 @@ class RunFiles:
         buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
         atomic_write_bytes(self.plot, buf.getvalue())
 
+# %% ../nbs/04_train.ipynb #4435e8d4
+COMPILE_PAYS = {'cpu': dict(speedup=0.86, cost_s=326.)}   # compiled / eager speed of a training step and the cold compile time, measured (benchmarks/run.py --only compile); a device kind not here is not measured: 'auto' stays eager there
+
+def compiler_problem(device)->str|None:
+    "Why `torch.compile` cannot build code for `device` on this machine (None when it can): CPU code needs a C++ compiler, CUDA code Triton."
+    import shutil, importlib.util
+    kind = torch.device(device).type
+    if kind == 'cpu':
+        cxx = os.environ.get('CXX')
+        if not ((cxx and shutil.which(cxx)) or any(shutil.which(c) for c in ('g++', 'c++', 'clang++'))): return "no C++ compiler (g++, c++ or clang++) on the PATH"
+    elif kind == 'cuda':
+        if importlib.util.find_spec('triton') is None: return "the triton package is not installed"
+    else: return f"deep_t2i does not compile for {kind} devices"
+    return None
+
+# %% ../nbs/04_train.ipynb #612b8dbd
+def compile_pays(step_s:float, # seconds an eager training step takes, measured
+                 steps:int,     # steps the run has left
+                 device,
+                 table:dict=None)->bool: # {device kind: dict(speedup, cost_s)}; default `COMPILE_PAYS`
+    "Whether compiling saves more time over `steps` than it costs, by `table` for `device`'s kind (False where it was not measured, or where compiled steps are not faster)."
+    k = (COMPILE_PAYS if table is None else table).get(torch.device(device).type)
+    return bool(k) and k['speedup'] > 1 and steps * step_s * (1 - 1 / k['speedup']) > k['cost_s']
+
+def compile_module(m:nn.Module)->nn.Module:
+    "Compile `m` in place for training steps (`nn.Module.compile`: same object, same parameters and state_dict keys), one specialised code per input shape, cached on disk between runs."
+    os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', str(Path.home() / '.cache' / 'deep_t2i' / 'inductor'))
+    import torch._inductor.config as ic
+    ic.fallback_random = True                  # random numbers drawn as eager PyTorch draws them (the compiler's own generator would give other ones)
+    import torch._dynamo.config as dc
+    dc.recompile_limit = max(dc.recompile_limit, 64)   # D alone takes ~6 variants a step (with or without words, frozen or not), and every new trainer's modules more: past the limit PyTorch would run them eagerly, silently
+    m.compile(dynamic=False)
+    return m
+
+def _sync(device):
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
 # %% ../nbs/04_train.ipynb #9edeca01
 class Trainer:
     "Base training loop with exact resume."
@@ -109,6 +147,7 @@ class Trainer:
         self.distributed = init_distributed()
         self.main = is_main_process()
         self.epoch, self.batch, self.step, self.history = 0, 0, 0, []
+        self.compiled, self._saved_compiled, self._probe = False, False, None   # `--compile`: see `_start_compile`
         if self.files.ckpt.exists() and not resume:
             raise DeepT2IError(f"{self.files.out} already holds a run: pass --resume to continue it, or choose another --out")
         self.resume = self._from_rank0(resume and self.files.ckpt.exists())   # rank 0's view decides; it reads and sends the checkpoint
@@ -137,7 +176,7 @@ class Trainer:
         "Rewrite the metrics log, then checkpoint (both atomically); main process only. The checkpoint holds how many rows of the log are its own, not the rows."
         if not self.main: return
         self.files.write_metrics(self.history)
-        sd = dict(state=self.state(), epoch=self.epoch, batch=self.batch, step=self.step, n_history=len(self.history), config=self.cfg.to_dict())
+        sd = dict(state=self.state(), epoch=self.epoch, batch=self.batch, step=self.step, n_history=len(self.history), config=self.cfg.to_dict(), compiled=self.compiled)
         atomic_torch_save(sd, self.files.ckpt)
 
     def load(self):
@@ -151,13 +190,14 @@ class Trainer:
         self.check_resume_config(sd.get('config'))
         self.load_state(sd['state'])
         self.epoch, self.batch, self.step = sd['epoch'], sd['batch'], sd['step']
+        self._saved_compiled = bool(sd.get('compiled', False))               # `--compile auto` keeps a resumed run's choice
         if 'history' in sd: self.history = sd['history']                        # checkpoints of earlier versions
         elif not self.main: self.history = []                                   # only rank 0 keeps the log
         else:
             self.history = self.files.read_metrics()[:sd['n_history']]          # rows after the checkpoint are redone
             if len(self.history) < sd['n_history']: raise DeepT2IError(f"{self.files.metrics} has fewer rows than {self.files.ckpt} expects: the run folder is damaged")
 
-    RESUME_FREE = ('epochs', 'damsm_epochs', 'ckpt_every', 'tensorboard', 'sample_every', 'num_workers', 'amp', 'deterministic')
+    RESUME_FREE = ('epochs', 'damsm_epochs', 'ckpt_every', 'tensorboard', 'sample_every', 'num_workers', 'amp', 'deterministic', 'compile')
     def check_resume_config(self, saved:dict):
         "A resumed run keeps its recipe: a config differing from the checkpoint's (beyond how long and how to run, `RESUME_FREE`) is an error naming the keys."
         if not saved: return
@@ -173,9 +213,11 @@ class Trainer:
         if self.resume: self.load()                                              # checks the run's config before anything is written
         if self.main: self.files.out.mkdir(parents=True, exist_ok=True); save_config(self.cfg, self.files.config)
         self.wrap()
+        self._start_compile()
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
         total, pending, stop = epochs * n_b, [], None
+        self._total = total
         self.tb = self._tensorboard()
         self._t0, self._n0, self._epochs = time.time(), self.step, epochs
         deadline = self._t0 + 60 * max_minutes if max_minutes else None
@@ -189,6 +231,7 @@ class Trainer:
                     torch.manual_seed(step_seed(self.cfg.seed, self.step))
                     pending.append((self.step + 1, self.epoch, self.train_step(batch)))
                     self.step += 1; self.batch += 1
+                    if self._probe is not None: self._probe_tick()
                     if max_steps and self.step >= max_steps: stop = 'max_steps'
                     if stop or self.step % self.log_every == 0:           # by step count, so short epochs cannot skip it
                         self._log(pending, bar); pending = []
@@ -217,6 +260,40 @@ class Trainer:
 
     def export(self): pass
     def at_stop(self): self.export()
+
+    def compile_parts(self)->list:
+        "Compile, in place (`compile_module`), the modules a training step calls; return their names. What compiles is the subclass's to say: nothing here."
+        return []
+
+    def _start_compile(self):
+        "At the start of `fit`, by `cfg.compile`: 'on' compiles now; 'auto' compiles now in a resumed run that compiled before, else times the first eager steps (`_probe_tick`) where compiling can work and the run is not `deterministic`."
+        mode = self.cfg.compile
+        if mode not in ('auto', 'on', 'off'): raise UsageError(f"compile must be 'auto', 'on' or 'off', got {mode!r}")
+        if mode == 'off': return
+        problem = compiler_problem(self.device)
+        if problem and mode == 'on': raise UsageError(f"--compile on: this machine cannot compile ({problem}); use --compile auto or off")
+        if problem: return
+        if mode == 'on': self._compile('--compile on')
+        elif self._saved_compiled: self._compile('--compile auto: the run compiled before it was resumed')
+        elif not self.cfg.deterministic: self._probe = dict(start=self.step)
+
+    PROBE_STEPS = 4
+    def _probe_tick(self):
+        "`--compile auto`: time eager steps 2 to 1 + `PROBE_STEPS` of this process (the first one warms up), then compile if `compile_pays` for the steps left. Under DDP rank 0's timing decides for all."
+        p, n = self._probe, self.step - self._probe['start']
+        if n == 1: _sync(self.device); p['t0'] = time.perf_counter()
+        if n < 1 + self.PROBE_STEPS: return
+        _sync(self.device)
+        step_s, left = (time.perf_counter() - p['t0']) / self.PROBE_STEPS, self._total - self.step
+        self._probe = None
+        if self._from_rank0(compile_pays(step_s, left, self.device)):
+            self._compile(f"--compile auto: {step_s:.2f} s a step eager, {left} steps left")
+
+    def _compile(self, why:str):
+        names = self.compile_parts()
+        if not names: return
+        self.compiled = True
+        if self.main: print(f"\ncompiling {', '.join(names)} ({why}); the first compiled steps wait for the compiler", file=sys.stderr, flush=True)
 
     def _tensorboard(self):
         "A SummaryWriter under RUN/tensorboard when `cfg.tensorboard` (main process only); a resumed run overwrites the steps it redoes."

@@ -82,6 +82,11 @@ class DAMSMTrainer(Trainer):
 
     def wrap(self):
         if self.distributed: self.net = nn.parallel.DistributedDataParallel(self.model)
+    def compile_parts(self)->list:
+        "What `--compile` compiles in place: the CNN image encoder (the text encoder's packed RNN and the TorchScript Inception stay as they are)."
+        from deep_t2i.train import compile_module
+        if self.model.image.frozen: return []
+        compile_module(self.model.image); return ['the image encoder']
     def saved_tokenizer(self):
         "A resumed run's tokenizer, from its last export: the vocabulary and word-splitting rule it trained with (a run begun under an older rule keeps it); None otherwise."
         import json

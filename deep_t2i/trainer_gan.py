@@ -13,7 +13,7 @@ from .device import *
 from .images import *
 from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
-from .layers import diff_augment
+from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
 from .export import save_model_files
 from .train import Trainer, EMA
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
@@ -54,11 +54,20 @@ class GANSteps:
         cfg = self.cfg
         n_words = self.damsm.text.emb.num_embeddings if cfg.d_words > 0 else 0
         self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
+        power_iteration_per_step(self.G); power_iteration_per_step(self.D)   # `train_step` runs each spectral norm's power iteration once
         self.ema = EMA(self.G, cfg.ema_decay)
         self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
         self.scaler = grad_scaler(self.device, cfg.amp)
+
+    def compile_parts(self)->list:
+        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The EMA copy, used for samples and exports, stays eager."
+        from deep_t2i.train import compile_module
+        parts = {'G': self.G, 'D': self.D if self.cfg.ma_gp == 0 else None, 'the DAMSM image encoder': None if self.damsm.image.frozen else self.damsm.image}
+        for m in parts.values():
+            if m is not None: compile_module(m)
+        return [k for k, m in parts.items() if m is not None]
 
     def encode_batch(self, batch)->tuple:
         "(real image pyramid, ids, lengths, classes, words, sentence, fakes) of a loader batch: the frozen text encoder, then G."
@@ -72,6 +81,7 @@ class GANSteps:
 
     def train_step(self, batch):
         cfg = self.cfg
+        step_spectral_norm(self.G); step_spectral_norm(self.D)      # once a step, before the forward passes (see `power_iteration_per_step`)
         real, ids, lens, cls, words, sent, fakes = self.encode_batch(batch)
         d_loss = self.d_step(real, fakes, sent, cls, ids)
         adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
@@ -245,8 +255,8 @@ def d_ranking(t:GANTrainer, batches:int=2)->float:
     return float((ur[:, None] > uf[None, :]).float().mean())
 
 # %% ../nbs/04b_trainer_GAN.ipynb #efb22d1c
-def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30)->dict:
-    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step)."
+def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=False)->dict:
+    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step). With `compile`, the steps as `--compile on` runs them (after two warm-up steps), and 'compile_s': how long the warm-ups took."
     import time
     from deep_t2i.damsm import DAMSM
     dev, B, S = default_device(), cfg.batch_size, cfg.img_size
@@ -256,16 +266,20 @@ def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30)->dict:
     s = GANSteps(); s.cfg, s.device = cfg, dev
     s.damsm = channels_last(DAMSM(cfg, vocab_sz).to(dev))
     s.build_networks()                                     # what `GANTrainer.setup` builds
+    if compile: s.compile_parts()                     # G, D and the CNN image encoder, compiled in place
     opt = torch.optim.Adam(s.damsm.parameters(), 1e-4)
     def damsm_step():
         loss, _ = s.damsm(channels_last(batch[0].to(dev)), batch[1].to(dev), batch[2], batch[3].to(dev))
         opt.zero_grad(); loss.backward(); opt.step()
-    def rate(fn):
-        fn(); sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
-        sync(); t0 = time.perf_counter()
+    sync, warm = (torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)), {}
+    def rate(name, fn):
+        t0 = time.perf_counter()
+        for _ in range(2 if compile else 1): fn()
+        sync(); warm[name] = time.perf_counter() - t0; t0 = time.perf_counter()
         for _ in range(steps): fn()
         sync(); return B * steps / (time.perf_counter() - t0)
-    return dict(damsm_img_s=rate(damsm_step), gan_img_s=rate(lambda: s.train_step(batch)))
+    out = dict(damsm_img_s=rate('damsm', damsm_step), gan_img_s=rate('gan', lambda: s.train_step(batch)))
+    return dict(out, compile_s=sum(warm.values())) if compile else out
 
 # %% ../nbs/04b_trainer_GAN.ipynb #9ea535d7
 def notebook_run(task:str, # 'anime' or 'birds'

@@ -48,12 +48,12 @@ class ConfigError(Exception):
 
 class ModelSlot:
     """One model, loaded once per worker; generation serialised by a lock (bounded memory, thread safe).
-    A model that did not load is tried again by the next request that needs it once its files change (a cheap `stat`,
-    so every worker notices a model that appears) or once a delay has passed (2 s, doubling up to 5 minutes)."""
+    A model that did not load is tried again, in a background thread, when a request needs it once its files change (a
+    cheap `stat`, so every worker notices a model that appears) or once a delay has passed (2 s, doubling up to 5 minutes)."""
     def __init__(self, name:str, source:str, task:str=None, optional:bool=False, compile:bool=False):
         self.name, self.source, self.task, self.optional, self.compile = name, source, task, optional, compile
         self.model, self.lock, self.load_lock = None, threading.Lock(), threading.Lock()
-        self.delay, self.next_try, self.files_seen, self.tries = RETRY_FIRST, 0.0, None, 0
+        self.delay, self.next_try, self.files_seen, self.tries, self.loader = RETRY_FIRST, 0.0, None, 0, None
     def files(self)->tuple:
         "(inode, size, mtime, ctime) or None for each file a load reads (an export folder's model.*, or PATH.*)."
         p, out = Path(self.source), []
@@ -79,15 +79,19 @@ class ModelSlot:
             if self.tries > 1: log.warning("model %r loaded from %s (try %d)", self.name, self.source, self.tries)
         return self
     def ready(self)->bool:
-        "Whether the model is loaded; when not, and a retry is due, this thread loads it now (others do not wait for it)."
+        """Whether the model is loaded. When it is not and a retry is due, a background thread loads it: this request and
+        the ones meanwhile get their 503 at once instead of waiting through a load (with DEEP_T2I_COMPILE, minutes)."""
         if self.model is not None: return True
         if time.monotonic() < self.next_try and self.files() == self.files_seen: return False
-        if not self.load_lock.acquire(blocking=False): return False
+        if not self.load_lock.acquire(blocking=False): return False      # a load is under way
+        self.loader = threading.Thread(target=self._load_in_background, name=f'load-{self.name}', daemon=True)
+        self.loader.start()
+        return False
+    def _load_in_background(self):
         try:
             if self.model is None: self.load()
         finally: self.load_lock.release()
-        return self.model is not None
-    def retry_after(self)->int: return max(1, math.ceil(self.next_try - time.monotonic()))
+    def retry_after(self)->int: return 1 if self.load_lock.locked() else max(1, math.ceil(self.next_try - time.monotonic()))   # a load under way: ask again soon
     @property
     def tags(self): return self.model is not None and getattr(self.model.tok, 'kind', '') == 'anime'
     def info(self):

@@ -5,10 +5,33 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-def run_cli(*args, cwd=None, env=None, timeout=600):
-    "Run the installed `deep_t2i` console script; returns the CompletedProcess."
-    e = {**os.environ, **(env or {})}
-    return subprocess.run([str(BIN / 'deep_t2i'), *map(str, args)], capture_output=True, text=True, cwd=cwd, env=e, timeout=timeout)
+def run_cli(*args, cwd=None, env=None, timeout=600, process=False):
+    """Run `deep_t2i ARGS` and return a CompletedProcess (returncode, stdout, stderr). By default in this process, through
+    `deep_t2i.cli.main` as the console script calls it (no 3-4 s of imports per call); `process=True` runs the installed
+    console script in a new process (the entry point itself, timeouts, signals). The tests of the entry point use both."""
+    argv = [*map(str, args)]
+    if process:
+        e = {**os.environ, **(env or {})}
+        return subprocess.run([str(BIN / 'deep_t2i'), *argv], capture_output=True, text=True, cwd=cwd, env=e, timeout=timeout)
+    import contextlib, io, warnings
+    from unittest import mock
+    import torch
+    from deep_t2i.cli import main
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    state = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, warnings.formatwarning)
+    try:
+        with mock.patch.dict(os.environ, {k: str(v) for k, v in (env or {}).items()}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            warnings.simplefilter('always')                      # as in a fresh process: a warning shown by an earlier test is shown again
+            warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(warnings.formatwarning(msg, cat, fn, ln, line))   # to stderr, not to pytest's record
+            if cwd is not None: os.chdir(cwd)
+            try: rc = main(argv)
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)   # argparse's usage errors
+    finally:
+        os.chdir(here)
+        torch.use_deterministic_algorithms(state[0]); torch.set_num_threads(state[1])   # what --deterministic set stays with its command
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, warnings.formatwarning = state[2:]
+        import matplotlib.pyplot as plt; plt.close('all')
+    return subprocess.CompletedProcess(['deep_t2i', *argv], rc, out.getvalue(), err.getvalue())
 
 @pytest.fixture(scope='session')
 def anime_data(tmp_path_factory):

@@ -1,8 +1,10 @@
 """The one-command GPU script, rehearsed on CPU (`--dry`): every step it takes on the device runs here at tiny sizes,
 so a typo cannot waste a lent GPU's minutes."""
 import subprocess, sys, tarfile, time
+import pytest
 from conftest import ROOT
 
+@pytest.mark.slow                     # ~2.5 min: `make test-slow` or `make gpu-dry` before a GPU session
 def test_gpu_run_dry(tmp_path):
     "The default plan (benchmarks, tests, two DAMSMs, four GAN runs side by side, judged as they train) end to end, packed as the device tool brings it back."
     out, t0 = tmp_path / 'out', time.time()

@@ -174,6 +174,8 @@ def test_gunicorn_two_workers_under_load(model_dir, tmp_path):
         assert {call('GET', '/healthz')[0] for _ in range(6)} == {503}
         s, h, _ = call('POST', '/generate/late', cap); assert s == 503 and h['Retry-After']
         make_tiny_model(tmp_path / 'staging'); os.rename(tmp_path / 'staging', late)
+        deadline = time.time() + 60                                          # each worker loads it in the background once a request sees it
+        while time.time() < deadline and {call('GET', '/healthz')[0] for _ in range(8)} != {200}: time.sleep(0.2)
         assert {call('GET', '/healthz')[0] for _ in range(8)} == {200}
         assert {call('POST', '/generate/late', cap, Accept='image/png')[0] for _ in range(4)} == {200}
         for method, path in (('GET', '/images//x'), ('POST', '/generate//anime')):
@@ -288,11 +290,35 @@ def test_model_that_appears_later_is_loaded_with_backoff(model_dir, tmp_path):
     assert r.status_code == 503 and 1 <= int(r.headers['Retry-After']) <= 2
     assert slot.tries == 1                                                    # start-up only: no retry on every request
     slot.next_try = 0                                                         # the delay has passed
-    assert c.get('/healthz').status_code == 503 and slot.tries == 2 and slot.delay == 8   # 2 s, then 4 s, then 8 s
+    assert c.get('/healthz').status_code == 503; slot.loader.join(60)        # the retry runs in the background
+    assert slot.tries == 2 and slot.delay == 8                                # 2 s, then 4 s, then 8 s
     assert c.get('/healthz').status_code == 503 and slot.tries == 2
     make_tiny_model(tmp_path / 'staging'); os.rename(tmp_path / 'staging', late)        # the export appears at once
+    assert c.get('/healthz').status_code == 503; slot.loader.join(60)
     h = c.get('/healthz')
     assert h.status_code == 200 and h.get_json()['models']['late']['loaded'] and slot.tries == 3
+    assert post(c, '/generate/late', {'cap': 'red hair blue eyes'}, headers={'Accept': 'image/png'}).status_code == 200
+
+def test_a_slow_load_does_not_hold_requests(model_dir, tmp_path, monkeypatch):
+    "A retry that takes long (a big export, or compiling) runs in a background thread: requests meanwhile get their 503 at once, one load at a time."
+    import threading, time
+    import deep_t2i.inference as inf
+    late = tmp_path / 'late'
+    c = create_app({'anime': str(model_dir), 'late': str(late)}, {'IMAGE_DIR': str(tmp_path / 'img')}).test_client()
+    slot = c.application.extensions['deep_t2i']['slots']['late']
+    make_tiny_model(late)
+    gate, real = threading.Event(), inf.load_model
+    monkeypatch.setattr(inf, 'load_model', lambda *a, **kw: (gate.wait(60), real(*a, **kw))[1])
+    t0 = time.monotonic()
+    for _ in range(3):
+        r = post(c, '/generate/late', {'cap': 'red hair blue eyes'})
+        assert r.status_code == 503 and r.headers['Retry-After'] == '1'
+    assert time.monotonic() - t0 < 5                                          # answered while the load waits...
+    for _ in range(200):
+        if slot.tries == 2: break
+        time.sleep(0.05)
+    assert slot.tries == 2 and slot.loader.is_alive()                        # ...one load, not three
+    gate.set(); slot.loader.join(60)
     assert post(c, '/generate/late', {'cap': 'red hair blue eyes'}, headers={'Accept': 'image/png'}).status_code == 200
 
 def test_each_model_name_is_served_once(tmp_path):

@@ -1,10 +1,12 @@
 """benchmarks/time_to_quality.py end to end on tiny data: two configurations, a curve each (later points have more steps),
 the JSON, the plot and its section in RESULTS.md (the rest of the file kept)."""
 import json, subprocess
+import pytest
 from conftest import BIN, ROOT
 
 BASE = '{"batch_size": 8, "width": 0.0625, "min_ch": 8}'
 
+@pytest.mark.slow
 def test_time_to_quality_writes_curves(tmp_path):
     from deep_t2i.synth import synth_anime
     data = synth_anime(tmp_path / 'data', n=96, seed=0, progress=False)
@@ -58,6 +60,7 @@ def test_time_to_quality_writes_curves(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode != 0 and 'judge version 1' in r.stderr and '--name' in r.stderr, r.stderr[-2000:]
 
+@pytest.mark.slow
 def test_time_to_quality_several_seeds(tmp_path):
     "--seeds: one run per seed (each trained with its seed), points are the means with the lowest and highest seed beside them."
     from deep_t2i.synth import synth_anime
@@ -113,6 +116,7 @@ def test_time_to_quality_renders_mixed_files(tmp_path):
     assert subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--render', '--results', str(tmp_path)], timeout=120).returncode == 0
     assert '### mixed (d; NVIDIA H200, x, 2 cores' in (tmp_path / 'RESULTS.md').read_text()
 
+@pytest.mark.slow
 def test_time_to_quality_on_a_labelled_folder(tmp_path):
     "Own data: the curves follow the label judge (its ceiling recorded), every point has the spectrum gap, and the nearest configuration upsamples so."
     from deep_t2i.synth import synth_captions

@@ -1,5 +1,6 @@
 """benchmarks/watch_runs.py: GAN exports judged while the trainings run (what brings a curve back from a GPU call)."""
 import json, os, subprocess, sys, time
+import pytest
 from conftest import ROOT, make_tiny_model
 
 def _export(d, step):
@@ -18,6 +19,7 @@ def _wait_for(cond, timeout=120):
         assert time.time() - t < timeout, 'timed out'
         time.sleep(0.5)
 
+@pytest.mark.slow
 def test_watch_runs_judges_exports_as_they_appear(tmp_path, anime_data):
     a = make_tiny_model(tmp_path / 'a', 'anime', with_image=True, width=0.0625)
     b = make_tiny_model(tmp_path / 'b', 'anime', with_image=True)
