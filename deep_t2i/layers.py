@@ -32,7 +32,7 @@ def spectral_norms(model:nn.Module):
         if parametrize.is_parametrized(mod):
             for name, plist in mod.parametrizations.items():
                 for p in plist:
-                    if hasattr(p, '_power_method'): yield mod, name, p
+                    if hasattr(p, '_power_method') and hasattr(p, '_u'): yield mod, name, p    # (a 1-d weight's spectral norm has no vectors)
 
 def power_iteration_per_step(model:nn.Module)->nn.Module:
     "Make `model`'s spectral norms do no power iteration in forward passes (`step_spectral_norm` does it once per step); returns `model`."

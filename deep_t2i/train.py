@@ -15,8 +15,8 @@ from .dist import *
 from .progress import *
 
 # %% auto #0
-__all__ = ['COMPILE_PAYS', 'step_seed', 'EMA', 'RunFiles', 'compiler_problem', 'compile_pays', 'compile_module', 'Trainer',
-           'load_scaler_state']
+__all__ = ['COMPILE_PAYS', 'step_seed', 'EMA', 'RunFiles', 'compiler_problem', 'compile_pays', 'compile_module', 'eager_calls',
+           'Trainer', 'load_scaler_state']
 
 # %% ../nbs/04_train.ipynb #a1bf2c49
 def step_seed(seed:int, step:int)->int:
@@ -98,17 +98,18 @@ class RunFiles:
         atomic_write_bytes(self.plot, buf.getvalue())
 
 # %% ../nbs/04_train.ipynb #4435e8d4
-COMPILE_PAYS = {'cpu': dict(speedup=0.86, cost_s=326.)}   # compiled / eager speed of a training step and the cold compile time, measured (benchmarks/run.py --only compile); a device kind not here is not measured: 'auto' stays eager there
+COMPILE_PAYS = {'cpu': {'gan': dict(speedup=0.85, cost_s=287.)}}   # per device kind and trainer: compiled / eager speed of a training step and its cold compile time (benchmarks/run.py --only compile, small anime preset, 2 cores); what is not here is not measured well enough: 'auto' stays eager there
 
 def compiler_problem(device)->str|None:
-    "Why `torch.compile` cannot build code for `device` on this machine (None when it can): CPU code needs a C++ compiler, CUDA code Triton."
+    "Why `torch.compile` cannot build code for `device` on this machine (None when it can): CPU code needs a C++ compiler, CUDA code Triton and a C compiler (Triton builds its launchers with it)."
     import shutil, importlib.util
     kind = torch.device(device).type
+    have = lambda var, names: bool(os.environ.get(var) and shutil.which(os.environ[var])) or any(shutil.which(c) for c in names)
     if kind == 'cpu':
-        cxx = os.environ.get('CXX')
-        if not ((cxx and shutil.which(cxx)) or any(shutil.which(c) for c in ('g++', 'c++', 'clang++'))): return "no C++ compiler (g++, c++ or clang++) on the PATH"
+        if not have('CXX', ('g++', 'c++', 'clang++')): return "no C++ compiler (g++, c++ or clang++) on the PATH"
     elif kind == 'cuda':
         if importlib.util.find_spec('triton') is None: return "the triton package is not installed"
+        if not have('CC', ('gcc', 'cc', 'clang')): return "no C compiler (gcc, cc or clang) on the PATH, which Triton needs"
     else: return f"deep_t2i does not compile for {kind} devices"
     return None
 
@@ -116,9 +117,10 @@ def compiler_problem(device)->str|None:
 def compile_pays(step_s:float, # seconds an eager training step takes, measured
                  steps:int,     # steps the run has left
                  device,
-                 table:dict=None)->bool: # {device kind: dict(speedup, cost_s)}; default `COMPILE_PAYS`
-    "Whether compiling saves more time over `steps` than it costs, by `table` for `device`'s kind (False where it was not measured, or where compiled steps are not faster)."
-    k = (COMPILE_PAYS if table is None else table).get(torch.device(device).type)
+                 kind:str='gan', # which trainer's step: 'gan' or 'damsm'
+                 table:dict=None)->bool: # {device kind: {trainer kind: dict(speedup, cost_s)}}; default `COMPILE_PAYS`
+    "Whether compiling saves more time over `steps` than it costs, by `table` for `device`'s kind and the trainer (False where it was not measured, or where compiled steps are not faster)."
+    k = (COMPILE_PAYS if table is None else table).get(torch.device(device).type, {}).get(kind)
     return bool(k) and k['speedup'] > 1 and steps * step_s * (1 - 1 / k['speedup']) > k['cost_s']
 
 def compile_module(m:nn.Module)->nn.Module:
@@ -133,6 +135,10 @@ def compile_module(m:nn.Module)->nn.Module:
 
 def _sync(device):
     if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
+def eager_calls():
+    "A context in which compiled modules run their eager code: for evaluation and probes, whose other shapes and modes would each compile anew (minutes on a CPU)."
+    return torch.compiler.set_stance('force_eager')
 
 # %% ../nbs/04_train.ipynb #9edeca01
 class Trainer:
@@ -229,9 +235,10 @@ class Trainer:
                 self.loader.dataset.set_epoch(self.epoch)
                 for batch in self.loader:
                     torch.manual_seed(step_seed(self.cfg.seed, self.step))
+                    t_step = time.perf_counter()
                     pending.append((self.step + 1, self.epoch, self.train_step(batch)))
                     self.step += 1; self.batch += 1
-                    if self._probe is not None: self._probe_tick()
+                    if self._probe is not None: self._probe_tick(t_step, max_steps, deadline)
                     if max_steps and self.step >= max_steps: stop = 'max_steps'
                     if stop or self.step % self.log_every == 0:           # by step count, so short epochs cannot skip it
                         self._log(pending, bar); pending = []
@@ -265,28 +272,38 @@ class Trainer:
         "Compile, in place (`compile_module`), the modules a training step calls; return their names. What compiles is the subclass's to say: nothing here."
         return []
 
+    COMPILE_KIND = None                       # the trainer's row of `COMPILE_PAYS` ('gan', 'damsm')
     def _start_compile(self):
-        "At the start of `fit`, by `cfg.compile`: 'on' compiles now; 'auto' compiles now in a resumed run that compiled before, else times the first eager steps (`_probe_tick`) where compiling can work and the run is not `deterministic`."
-        mode = self.cfg.compile
+        "At the start of `fit`, by `cfg.compile`: 'on' compiles now; 'auto' (unless the run is `deterministic`) compiles now in a resumed run that compiled before, else times the first eager steps (`_probe_tick`). Where any process cannot compile, 'on' is an error and 'auto' stays eager."
+        mode, self.compiled, self._probe = self.cfg.compile, False, None
         if mode not in ('auto', 'on', 'off'): raise UsageError(f"compile must be 'auto', 'on' or 'off', got {mode!r}")
-        if mode == 'off': return
-        problem = compiler_problem(self.device)
+        if mode == 'off' or (mode == 'auto' and self.cfg.deterministic): return
+        problem = self._any_rank(compiler_problem(self.device))
         if problem and mode == 'on': raise UsageError(f"--compile on: this machine cannot compile ({problem}); use --compile auto or off")
         if problem: return
         if mode == 'on': self._compile('--compile on')
         elif self._saved_compiled: self._compile('--compile auto: the run compiled before it was resumed')
-        elif not self.cfg.deterministic: self._probe = dict(start=self.step)
+        else: self._probe = dict(start=self.step, steps=0, seconds=0.)
+
+    def _any_rank(self, problem):
+        "The first process's `problem` (a string, or None) that is not None: under DDP every rank takes the same decision."
+        if not self.distributed: return problem
+        import torch.distributed as dist
+        out = [None] * dist.get_world_size(); dist.all_gather_object(out, problem)
+        return next((x for x in out if x), None)
 
     PROBE_STEPS = 4
-    def _probe_tick(self):
-        "`--compile auto`: time eager steps 2 to 1 + `PROBE_STEPS` of this process (the first one warms up), then compile if `compile_pays` for the steps left. Under DDP rank 0's timing decides for all."
-        p, n = self._probe, self.step - self._probe['start']
-        if n == 1: _sync(self.device); p['t0'] = time.perf_counter()
-        if n < 1 + self.PROBE_STEPS: return
-        _sync(self.device)
-        step_s, left = (time.perf_counter() - p['t0']) / self.PROBE_STEPS, self._total - self.step
+    def _probe_tick(self, t_step:float, max_steps=None, deadline=None):
+        "`--compile auto`: time the training steps 2 to 1 + `PROBE_STEPS` of this process (the first one warms up; logging and checkpoints not counted), then compile if `compile_pays` for the steps left before the run's end, `max_steps` or its time limit. Under DDP rank 0's timing decides for all."
+        p = self._probe
+        if self.step - p['start'] > 1:
+            _sync(self.device); p['steps'] += 1; p['seconds'] += time.perf_counter() - t_step
+        if p['steps'] < self.PROBE_STEPS: return
+        step_s, left = p['seconds'] / p['steps'], self._total - self.step
+        if max_steps: left = min(left, max_steps - self.step)
+        if deadline: left = min(left, int((deadline - time.time()) / step_s))
         self._probe = None
-        if self._from_rank0(compile_pays(step_s, left, self.device)):
+        if self._from_rank0(compile_pays(step_s, left, self.device, self.COMPILE_KIND)):
             self._compile(f"--compile auto: {step_s:.2f} s a step eager, {left} steps left")
 
     def _compile(self, why:str):

@@ -12,7 +12,7 @@ from .device import *
 from .data import make_loader, check_negatives
 from .damsm import DAMSM, r_precision, file_sha256
 from .export import save_model_files, load_model_files, tokenizer_from_dict
-from .train import Trainer
+from .train import Trainer, eager_calls
 
 # %% auto #0
 __all__ = ['task_datasets', 'encode_dataset', 'DAMSMTrainer', 'load_damsm', 'damsm_fingerprint']
@@ -63,7 +63,7 @@ def encode_dataset(damsm:DAMSM, ds, batch_size:int=64, device=None, max_items:in
 # %% ../nbs/04a_trainer_DAMSM.ipynb #29032563
 class DAMSMTrainer(Trainer):
     "Train the DAMSM text and image encoders on the data at `data`."
-    plot_keys = ['loss', 'w_loss', 's_loss']
+    plot_keys, COMPILE_KIND = ['loss', 'w_loss', 's_loss'], 'damsm'
     def __init__(self, cfg:BaseConfig, data, out, resume:bool=False, progress:bool=True, inception_weights=None):
         super().__init__(cfg, out, resume, progress)
         self.data, self.inception_weights = data, inception_weights
@@ -116,7 +116,7 @@ class DAMSMTrainer(Trainer):
         "R-precision on the held-out set (under DDP every rank encodes its share, so none waits through a whole pass of rank 0's), then the export."
         logs = {}
         if len(self.valid_ds) >= 2:
-            g, s, c = encode_dataset(self.model, self.valid_ds, device=self.device, shard=self.distributed)
+            with eager_calls(): g, s, c = encode_dataset(self.model, self.valid_ds, device=self.device, shard=self.distributed)   # a compiled image encoder is not recompiled for evaluation
             if self.main: logs['r_precision'], logs['r_precision_std'] = r_precision(g, s, c, seed=self.cfg.seed)
         if self.main: self.export()
         return logs

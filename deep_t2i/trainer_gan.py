@@ -15,7 +15,7 @@ from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
 from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
 from .export import save_model_files
-from .train import Trainer, EMA
+from .train import Trainer, EMA, eager_calls
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
 
 # %% auto #0
@@ -187,7 +187,7 @@ class GANSamples:
 # %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4
 class GANTrainer(GANSteps, GANSamples, Trainer):
     "Train the generator and discriminator; samples and export use the EMA generator."
-    plot_keys = ['d_loss', 'g_loss', 'damsm_loss']
+    plot_keys, COMPILE_KIND = ['d_loss', 'g_loss', 'damsm_loss'], 'gan'
     def __init__(self, cfg:BaseConfig, data, damsm_run, out, resume:bool=False, progress:bool=True, inception_weights=None):
         damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
         if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
@@ -235,9 +235,10 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 def d_accuracy(t:GANTrainer)->float:
     "How often D tells real (logit > 0) from generated (logit < 0) images, on one training batch (0.5 = chance)."
     G, D = t.G.eval(), t.D.eval()
-    real, _, _, _, _, sent, fakes = t.encode_batch(next(iter(t.loader)))
-    u_real, _, _ = D(real, sent)
-    u_fake, _, _ = D(fakes, sent)
+    with eager_calls():                                   # compiled G and D would compile again for eval mode
+        real, _, _, _, _, sent, fakes = t.encode_batch(next(iter(t.loader)))
+        u_real, _, _ = D(real, sent)
+        u_fake, _, _ = D(fakes, sent)
     G.train(); D.train()
     return float(torch.cat([(u_real > 0).float(), (u_fake < 0).float()]).mean())
 
@@ -247,16 +248,17 @@ def d_ranking(t:GANTrainer, batches:int=2)->float:
     "How often D scores a real image above a generated one, over all (real, generated) pairs of `batches` training batches (0.5 = chance)."
     G, D = t.G.eval(), t.D.eval()
     ur, uf = [], []
-    for _, b in zip(range(batches), t.loader):
-        real, _, _, _, _, sent, fakes = t.encode_batch(b)
-        ur.append(D(real, sent)[0].flatten().float()); uf.append(D(fakes, sent)[0].flatten().float())
+    with eager_calls():                                   # compiled G and D would compile again for eval mode
+        for _, b in zip(range(batches), t.loader):
+            real, _, _, _, _, sent, fakes = t.encode_batch(b)
+            ur.append(D(real, sent)[0].flatten().float()); uf.append(D(fakes, sent)[0].flatten().float())
     G.train(); D.train()
     ur, uf = torch.cat(ur), torch.cat(uf)
     return float((ur[:, None] > uf[None, :]).float().mean())
 
 # %% ../nbs/04b_trainer_GAN.ipynb #efb22d1c
 def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=False)->dict:
-    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step). With `compile`, the steps as `--compile on` runs them (after two warm-up steps), and 'compile_s': how long the warm-ups took."
+    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step). With `compile`, the steps as `--compile on` runs them (after two warm-up steps each), and 'damsm_compile_s', 'gan_compile_s': how long each one's warm-ups took."
     import time
     from deep_t2i.damsm import DAMSM
     dev, B, S = default_device(), cfg.batch_size, cfg.img_size
@@ -279,7 +281,7 @@ def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=
         for _ in range(steps): fn()
         sync(); return B * steps / (time.perf_counter() - t0)
     out = dict(damsm_img_s=rate('damsm', damsm_step), gan_img_s=rate('gan', lambda: s.train_step(batch)))
-    return dict(out, compile_s=sum(warm.values())) if compile else out
+    return dict(out, damsm_compile_s=warm['damsm'], gan_compile_s=warm['gan']) if compile else out
 
 # %% ../nbs/04b_trainer_GAN.ipynb #9ea535d7
 def notebook_run(task:str, # 'anime' or 'birds'

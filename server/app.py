@@ -84,8 +84,10 @@ class ModelSlot:
         if self.model is not None: return True
         if time.monotonic() < self.next_try and self.files() == self.files_seen: return False
         if not self.load_lock.acquire(blocking=False): return False      # a load is under way
-        self.loader = threading.Thread(target=self._load_in_background, name=f'load-{self.name}', daemon=True)
-        self.loader.start()
+        try:
+            self.loader = threading.Thread(target=self._load_in_background, name=f'load-{self.name}', daemon=True)
+            self.loader.start()
+        except BaseException: self.load_lock.release(); raise      # no thread: the next request may try again
         return False
     def _load_in_background(self):
         try:

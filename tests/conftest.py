@@ -21,7 +21,7 @@ def run_cli(*args, cwd=None, env=None, timeout=600, process=False):
     state = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(), torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, warnings.formatwarning)
     try:
         with mock.patch.dict(os.environ, {k: str(v) for k, v in (env or {}).items()}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
-            warnings.simplefilter('always')                      # as in a fresh process: a warning shown by an earlier test is shown again
+            warnings.simplefilter('always')                      # a warning an earlier test already showed is shown again (a new process would show it once)
             warnings.showwarning = lambda msg, cat, fn, ln, file=None, line=None: sys.stderr.write(warnings.formatwarning(msg, cat, fn, ln, line))   # to stderr, not to pytest's record
             if cwd is not None: os.chdir(cwd)
             try: rc = main(argv)
