@@ -6,7 +6,7 @@ Measures: G and D forward / forward+backward images/s for both tasks and widths 
 resolution (ratio), G GFLOP per image; GAN training-step throughput against a DCGAN step; inference latency
 (single image and a batch); generation with the bundled models as exported vs folded for inference (`--only fold` runs
 just that and replaces its section in --out); with `--only compile`, the training steps eager vs compiled (cold and cached
-compile; not part of a full run: ~8 minutes on 2 cores); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
+compile, and the generator alone compiled; not part of a full run: ~15 minutes on 2 cores); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
 """
 import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
@@ -191,33 +191,38 @@ COMPILE_HEADER = '## Compiled training steps (torch.compile)'
 COMPILE_PROBE = """import json, sys, torch
 from deep_t2i.core import get_config
 from deep_t2i.trainer_gan import probe_throughput
-task, quick, compile = sys.argv[1], sys.argv[2] == '1', sys.argv[3] == '1'
+task, quick, compile = sys.argv[1], sys.argv[2] == '1', sys.argv[3] != 'none'
+if sys.argv[3] == 'G':                                   # only the generator compiled
+    import deep_t2i.trainer_gan as tg
+    from deep_t2i.train import compile_module
+    tg.GANSteps.compile_parts = lambda self: [compile_module(self.G) and 'G']
 cfg = get_config(task, 'small', **(dict(batch_size=8, width=0.0625, min_ch=8) if quick else {}))
-print('RESULT', json.dumps(dict(probe_throughput(cfg, steps=2 if quick else 5, compile=compile), batch=cfg.batch_size)))"""
+print('RESULT', json.dumps(dict(probe_throughput(cfg, steps=2 if quick else 8, compile=compile), batch=cfg.batch_size)))"""
 
 def bench_compile(dev, quick, rows, tasks=('anime',)):
     """The small preset's DAMSM and GAN training steps eager, compiled with an empty compile cache (a first run) and compiled again
     with the cache the first one filled (a resumed or repeated run): each in a process of its own, one after the other."""
     env = {**os.environ, 'DEEP_T2I_DEVICE': dev.type}
     def probe(task, compile, cache):
-        r = subprocess.run([sys.executable, '-c', COMPILE_PROBE, task, '1' if quick else '0', '1' if compile else '0'], capture_output=True, text=True,
+        r = subprocess.run([sys.executable, '-c', COMPILE_PROBE, task, '1' if quick else '0', compile], capture_output=True, text=True,
                            env={**env, 'TORCHINDUCTOR_CACHE_DIR': str(cache)}, cwd=ROOT)
         if r.returncode: raise SystemExit(r.stderr[-3000:])
         return json.loads(r.stdout.split('RESULT', 1)[1])
     with tempfile.TemporaryDirectory() as cache:
         for task in tasks:
-            e, cold, warm = probe(task, False, cache), probe(task, True, cache), probe(task, True, cache)
-            for what, k in (('GAN step', 'gan_img_s'), ('DAMSM step', 'damsm_img_s')):
-                c = k.replace('img_s', 'compile_s')
-                r = dict(task=task, what=what, batch=e['batch'], eager_img_s=e[k], compiled_img_s=cold[k], speedup=cold[k] / e[k],
-                         compile_s_cold=cold[c], compile_s_cached=warm[c], speedup_cached=warm[k] / e[k])
+            e, cold, warm = probe(task, 'none', cache), probe(task, 'all', cache), probe(task, 'all', cache)
+            with tempfile.TemporaryDirectory() as gcache: g_cold, g_warm = probe(task, 'G', gcache), probe(task, 'G', gcache)
+            for what, k, c, w in (('GAN step', 'gan_img_s', cold, warm), ('GAN step, G only compiled', 'gan_img_s', g_cold, g_warm), ('DAMSM step', 'damsm_img_s', cold, warm)):
+                ck = k.replace('img_s', 'compile_s')
+                r = dict(task=task, what=what, batch=e['batch'], eager_img_s=e[k], compiled_img_s=c[k], speedup=c[k] / e[k],
+                         compile_s_cold=c[ck], compile_s_cached=w[ck], speedup_cached=w[k] / e[k])
                 rows.append(r); print(json.dumps(r), flush=True)
 
 
 def compile_section(rows, cmd:str)->str:
     return f"""{COMPILE_HEADER}
 Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}` (small preset; G, D and the DAMSM's CNN image encoder
-compiled in place, as `--compile on` does; images/s over 5 steps after 2 warm-up steps).
+compiled in place, as `--compile on` does; `G only compiled`: the generator alone; images/s over 8 steps after 2 warm-up steps).
 
 {table(rows, ['task', 'what', 'batch', 'eager_img_s', 'compiled_img_s', 'speedup', 'compile_s_cold', 'compile_s_cached', 'speedup_cached'])}
 `compile_s_cold`: that step's two warm-up steps (compiling, then any recompiling) with an empty compile cache (the first run on a
@@ -287,7 +292,7 @@ def table(rows, cols):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md'))
-    ap.add_argument('--only', choices=['fold', 'compile'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~8 min on 2 cores)'); a = ap.parse_args()
+    ap.add_argument('--only', choices=['fold', 'compile'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~15 min on 2 cores)'); a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, train, inf, ev, srv = [], [], [], [], []
     cmd = 'python benchmarks/run.py' + ' '.join([''] + sys.argv[1:])

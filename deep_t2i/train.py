@@ -98,7 +98,7 @@ class RunFiles:
         atomic_write_bytes(self.plot, buf.getvalue())
 
 # %% ../nbs/04_train.ipynb #4435e8d4
-COMPILE_PAYS = {'cpu': {'gan': dict(speedup=0.85, cost_s=287.)}}   # per device kind and trainer: compiled / eager speed of a training step and its cold compile time (benchmarks/run.py --only compile, small anime preset, 2 cores); what is not here is not measured well enough: 'auto' stays eager there
+COMPILE_PAYS = {'cpu': {'gan': dict(speedup=0.75, cost_s=268.), 'damsm': dict(speedup=0.92, cost_s=17.)}}   # per device kind and trainer: compiled / eager speed of a training step and its cold compile time (benchmarks/run.py --only compile, small anime preset, 2 cores); a device kind not here is not measured: 'auto' stays eager there
 
 def compiler_problem(device)->str|None:
     "Why `torch.compile` cannot build code for `device` on this machine (None when it can): CPU code needs a C++ compiler, CUDA code Triton and a C compiler (Triton builds its launchers with it)."
