@@ -223,7 +223,6 @@ class Trainer:
         n_b = self.loader.sampler.batches_per_epoch()
         if n_b == 0: raise DeepT2IError(f"not enough data for one batch of {self.cfg.batch_size} per process: lower --batch-size")
         total, pending, stop = epochs * n_b, [], None
-        self._total = total
         self.tb = self._tensorboard()
         self._t0, self._n0, self._epochs = time.time(), self.step, epochs
         deadline = self._t0 + 60 * max_minutes if max_minutes else None
@@ -238,7 +237,7 @@ class Trainer:
                     t_step = time.perf_counter()
                     pending.append((self.step + 1, self.epoch, self.train_step(batch)))
                     self.step += 1; self.batch += 1
-                    if self._probe is not None: self._probe_tick(t_step, max_steps, deadline)
+                    if self._probe is not None: self._probe_tick(t_step, total, max_steps, deadline)
                     if max_steps and self.step >= max_steps: stop = 'max_steps'
                     if stop or self.step % self.log_every == 0:           # by step count, so short epochs cannot skip it
                         self._log(pending, bar); pending = []
@@ -293,13 +292,13 @@ class Trainer:
         return next((x for x in out if x), None)
 
     PROBE_STEPS = 4
-    def _probe_tick(self, t_step:float, max_steps=None, deadline=None):
+    def _probe_tick(self, t_step:float, total:int, max_steps=None, deadline=None):
         "`--compile auto`: time the training steps 2 to 1 + `PROBE_STEPS` of this process (the first one warms up; logging and checkpoints not counted), then compile if `compile_pays` for the steps left before the run's end, `max_steps` or its time limit. Under DDP rank 0's timing decides for all."
         p = self._probe
         if self.step - p['start'] > 1:
             _sync(self.device); p['steps'] += 1; p['seconds'] += time.perf_counter() - t_step
         if p['steps'] < self.PROBE_STEPS: return
-        step_s, left = p['seconds'] / p['steps'], self._total - self.step
+        step_s, left = p['seconds'] / p['steps'], total - self.step
         if max_steps: left = min(left, max_steps - self.step)
         if deadline: left = min(left, int((deadline - time.time()) / step_s))
         self._probe = None

@@ -12,7 +12,7 @@ from .device import *
 from .data import make_loader, check_negatives
 from .damsm import DAMSM, r_precision, file_sha256
 from .export import save_model_files, load_model_files, tokenizer_from_dict
-from .train import Trainer, eager_calls
+from .train import Trainer, eager_calls, compile_module
 
 # %% auto #0
 __all__ = ['task_datasets', 'encode_dataset', 'DAMSMTrainer', 'load_damsm', 'damsm_fingerprint']
@@ -84,7 +84,6 @@ class DAMSMTrainer(Trainer):
         if self.distributed: self.net = nn.parallel.DistributedDataParallel(self.model)
     def compile_parts(self)->list:
         "What `--compile` compiles in place: the CNN image encoder (the text encoder's packed RNN and the TorchScript Inception stay as they are)."
-        from deep_t2i.train import compile_module
         if self.model.image.frozen: return []
         compile_module(self.model.image); return ['the image encoder']
     def saved_tokenizer(self):

@@ -15,7 +15,7 @@ from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
 from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
 from .export import save_model_files
-from .train import Trainer, EMA, eager_calls
+from .train import Trainer, EMA, eager_calls, compile_module
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
 
 # %% auto #0
@@ -63,7 +63,6 @@ class GANSteps:
 
     def compile_parts(self)->list:
         "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The EMA copy, used for samples and exports, stays eager."
-        from deep_t2i.train import compile_module
         parts = {'G': self.G, 'D': self.D if self.cfg.ma_gp == 0 else None, 'the DAMSM image encoder': None if self.damsm.image.frozen else self.damsm.image}
         for m in parts.values():
             if m is not None: compile_module(m)
