@@ -21,7 +21,9 @@ build: install
 test: install
 	$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-clean
-	DEEP_T2I_TINY=1 $(BIN)/nbdev_test --n_workers 2
+	@# everything the tests write to the temp folder goes to one folder that is deleted afterwards, pass or fail
+	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
+	DEEP_T2I_TINY=1 $(BIN)/nbdev_test --n_workers 2 && \
 	$(BIN)/pytest tests/ -q -p no:cacheprovider -m 'not slow'
 
 # After `make build` the tree must be as committed. Three cases, each with its own message: notebooks or library
@@ -36,7 +38,8 @@ check-clean:
 	test -z "$$lib$$stray$$changed"
 
 test-slow: install
-	$(BIN)/nbdev_test --flags slow --n_workers 2
+	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
+	$(BIN)/nbdev_test --flags slow --n_workers 2 && \
 	$(BIN)/pytest tests/ -q -p no:cacheprovider -m slow
 
 demo: install

@@ -256,7 +256,8 @@ def bench_server(rows, n=200, conc=8):
     from deep_t2i.core import PRETRAINED_DIR
     if not (PRETRAINED_DIR / 'anime.safetensors').exists(): return
     s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
-    env = {**os.environ, 'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': tempfile.mkdtemp()}
+    images = tempfile.TemporaryDirectory()
+    env = {**os.environ, 'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': images.name}
     p = subprocess.Popen([str(Path(sys.executable).parent / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
                          cwd=ROOT / 'server', env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f'http://127.0.0.1:{port}'
@@ -281,7 +282,7 @@ def bench_server(rows, n=200, conc=8):
             r = dict(route='/' + route, requests=k, concurrency=conc, failures=sum(not r[1] for r in res), req_s=k / wall,
                      p50_ms=1000 * lat[len(lat) // 2], p99_ms=1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))])
             rows.append(r); print(json.dumps(r), flush=True)
-    finally: p.terminate(); p.wait(30)
+    finally: p.terminate(); p.wait(30); images.cleanup()
 
 
 def table(rows, cols):

@@ -13,7 +13,7 @@ from .files import atomic_write_bytes
 # %% auto #0
 __all__ = ['TASKS', 'PRESETS', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig', 'AnimeConfig',
            'BirdsConfig', 'CaptionsConfig', 'config_from_dict', 'save_config', 'load_config', 'get_config', 'data_dir',
-           'tiny_mode']
+           'tiny_mode', 'scratch_dir']
 
 # %% ../nbs/00_core.ipynb #0b1757ac
 class DeepT2IError(Exception):
@@ -223,3 +223,10 @@ def data_dir()->Path:
 def tiny_mode()->bool:
     "True when `$DEEP_T2I_TINY` is set (tests run the training notebooks this way)."
     return os.environ.get('DEEP_T2I_TINY', '') not in ('', '0')
+
+def scratch_dir(prefix='deep_t2i-')->Path:
+    "A new temporary folder that is deleted when the Python process exits (tiny notebook runs write there)."
+    import atexit, shutil, tempfile
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d

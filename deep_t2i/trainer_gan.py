@@ -287,13 +287,12 @@ def notebook_run(task:str, # 'anime' or 'birds'
                  what:str, # 'damsm' or 'gan' (a GAN run first makes its DAMSM run if it is missing)
                  root='..')->Trainer:
     "Train (or resume) the run of a training notebook; returns its trainer."
-    import tempfile
     from deep_t2i.synth import synth_anime, synth_birds
     from deep_t2i.trainer_damsm import DAMSMTrainer
     synth = synth_anime if task == 'anime' else synth_birds
     real = Path(root) / 'data' / task
     if tiny_mode():
-        tmp = Path(tempfile.mkdtemp())
+        tmp = scratch_dir()
         data = synth(tmp / 'data', n=96 if task == 'anime' else 64, seed=0, progress=False)
         small = {} if task == 'anime' else dict(img_size=64, attn_res=(16, 32), self_attn_res=(32,), d_self_attn_res=(16,))
         cfg = get_config(task, 'small', batch_size=16, damsm_epochs=5, epochs=5, width=0.0625, min_ch=8, **small)   # 5 GAN epochs: bilinear upsampling starts smoother, D needs them to tell (after 3: 56% on one batch, after 5: 94%)
