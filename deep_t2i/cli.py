@@ -34,14 +34,14 @@ def cmd_prepare(a):
 
 # %% ../nbs/07_cli.ipynb #03fc249f
 def infer_task(data)->str:
-    "The task a data folder's layout says: MLDS tags.csv -> anime, CUB_200_2011/ -> birds, metadata or side-car captions -> captions."
+    "The task a data folder's layout says: MLDS tags.csv -> anime, CUB_200_2011/ -> birds, metadata, side-car captions, .tar shards or .parquet files -> captions."
     p = Path(data)
     if not p.is_dir(): raise UsageError(f"--data {p} is not a folder")
     if (p / 'tags.csv').exists() or (p / 'extra_data' / 'tags.csv').exists(): return 'anime'
     if (p / 'CUB_200_2011').is_dir(): return 'birds'
     for q in (p, *sorted(s for s in p.iterdir() if s.is_dir() and not s.name.startswith('.'))):   # Train/metadata.csv, val/...
         if (q / 'metadata.csv').exists() or (q / 'metadata.jsonl').exists() or next(q.glob('*.txt'), None) or next(q.glob('*.tar'), None): return 'captions'
-    if next(p.rglob('*.txt'), None) is not None: return 'captions'
+    if next(p.rglob('*.txt'), None) is not None or next(p.rglob('*.parquet'), None) is not None: return 'captions'
     raise UsageError(f"cannot tell the task from the layout of {p}: pass --task anime, birds or captions")
 
 def train_config(a):

@@ -82,16 +82,24 @@ class CaptionDataset(Dataset):
 
 # %% ../nbs/01_data.ipynb #95261ecf
 class EpochSampler(Sampler):
-    "Seeded per-epoch permutation, sharded by rank, resumable at a batch boundary."
-    def __init__(self, n:int, batch_size:int, seed:int=0, shuffle:bool=True, rank:int=None, world:int=None, drop_last:bool=True):
-        self.n, self.bs, self.seed, self.shuffle = n, batch_size, seed, shuffle
+    "Seeded per-epoch permutation, sharded by rank, resumable at a batch boundary; with `blocks` (a number per item), a window of `window` blocks at a time."
+    def __init__(self, n:int, batch_size:int, seed:int=0, shuffle:bool=True, rank:int=None, world:int=None, drop_last:bool=True,
+                 blocks:list=None, # items read together (a parquet row group): the order takes the blocks in a random order, `window` at a time, and shuffles the items of each window
+                 window:int=16):
+        self.n, self.bs, self.seed, self.shuffle, self.window = n, batch_size, seed, shuffle, window
+        self.blocks = None if blocks is None else torch.as_tensor(blocks, dtype=torch.long)
         self.rank = get_rank() if rank is None else rank
         self.world = get_world_size() if world is None else world
         self.drop_last, self.epoch, self.start = drop_last, 0, 0
     def set_epoch(self, epoch:int, start_batch:int=0): self.epoch, self.start = epoch, start_batch
     def indices(self):
         g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
-        idx = torch.randperm(self.n, generator=g).tolist() if self.shuffle else list(range(self.n))
+        if not self.shuffle: idx = list(range(self.n))
+        elif self.blocks is None: idx = torch.randperm(self.n, generator=g).tolist()
+        else:                                                   # blocks in a random order; the items of each window of them shuffled together
+            rank = torch.empty(int(self.blocks.max()) + 1, dtype=torch.long)
+            rank[torch.randperm(len(rank), generator=g)] = torch.arange(len(rank))
+            idx = torch.argsort((rank[self.blocks] // self.window).double() + torch.rand(self.n, generator=g, dtype=torch.float64)).tolist()
         per = self.n // self.world
         idx = idx[self.rank * per:(self.rank + 1) * per]           # each rank its own share
         if self.drop_last: idx = idx[:len(idx) // self.bs * self.bs]
@@ -133,7 +141,8 @@ def make_loader(ds:CaptionDataset, batch_size:int, seed:int=0, shuffle:bool=True
     "A DataLoader whose order is set by `loader.sampler.set_epoch(epoch, start_batch)`."
     device = device or default_device()
     n = auto_workers(num_workers, device)
-    sampler = EpochSampler(len(ds), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last, **({} if shard else dict(rank=0, world=1)))
+    sampler = EpochSampler(len(ds), batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last, blocks=ds.blocks() if hasattr(ds, 'blocks') else None,
+                           **({} if shard else dict(rank=0, world=1)))
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=n, drop_last=False,
                       pin_memory=device.type == 'cuda', persistent_workers=n > 0, prefetch_factor=4 if n > 0 else None)
 

@@ -16,8 +16,8 @@ from .data_birds import WordTokenizer, unicode_words
 from .image_cache import IMAGE_EXTS, ImageCache, image_cache_dir, picture_files
 
 # %% auto #0
-__all__ = ['SPLITS', 'split_folders', 'ShardMember', 'read_captions_folder', 'problem_summary', 'make_square', 'caption_class',
-           'CaptionsDataset', 'path_hash', 'captions_datasets']
+__all__ = ['SPLITS', 'PARQUET_TEXT', 'PARQUET_IMAGE', 'split_folders', 'ShardMember', 'ParquetMember', 'read_captions_folder',
+           'problem_summary', 'make_square', 'caption_class', 'CaptionsDataset', 'path_hash', 'captions_datasets']
 
 # %% ../nbs/01e_data_captions.ipynb #8f5e1a6e
 def _inside(root:Path, rel:str):
@@ -134,6 +134,74 @@ def _shard_rows(shard:Path, problems:list)->list:
             rows.append((m.name, m.offset_data, m.size, caps, label))
     return rows
 
+# %% ../nbs/01e_data_captions.ipynb #b47ec861
+PARQUET_TEXT = ('text', 'caption', 'captions')
+PARQUET_IMAGE = ('image', 'img', 'picture', 'jpg', 'png')
+
+def _parquet_split(p:Path, root:Path):
+    "'train' or 'test' from a Hugging Face file name (`train-00000-of-00002.parquet`, `validation-...`) or a folder below root named as a split; else None."
+    s = SPLITS.get(re.split(r'[-_.]', p.name)[0].lower())
+    return s or next((SPLITS[q.lower()] for q in reversed(p.relative_to(root).parts[:-1]) if q.lower() in SPLITS), None)
+
+def _parquet_columns(schema):
+    "(image column, text column, label column or None) of an Arrow schema: the image a struct with `bytes` (the Hugging Face `Image` feature) or binary."
+    import pyarrow as pa
+    def is_image(t): return pa.types.is_binary(t) or pa.types.is_large_binary(t) or (pa.types.is_struct(t) and t.get_field_index('bytes') >= 0)
+    def is_text(t): return pa.types.is_string(t) or pa.types.is_large_string(t) or ((pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type))
+    names = {f.name.lower(): f for f in schema}
+    img = next((names[n].name for n in PARQUET_IMAGE if n in names and is_image(names[n].type)), None) \
+        or next((f.name for f in schema if pa.types.is_struct(f.type) and is_image(f.type)), None)
+    text = next((names[n].name for n in PARQUET_TEXT if n in names and is_text(names[n].type)), None)
+    return img, text, names['label'].name if 'label' in names else None
+
+def _class_names(schema, col)->list|None:
+    "The names of a Hugging Face `ClassLabel` column, kept in the file's `huggingface` metadata; None if it has none."
+    try: f = json.loads((schema.metadata or {})[b'huggingface'])['info']['features'][col]
+    except (KeyError, ValueError, TypeError): return None
+    return f.get('names') if isinstance(f, dict) and f.get('_type') == 'ClassLabel' else None
+
+def _parquet_rows(path:Path, problems:list)->list:
+    "((image column, row group, row in it, row in the file), captions, label) of each captioned row of a parquet file; only the text and label columns are read."
+    try: import pyarrow.parquet as pq
+    except ImportError: raise DeepT2IError(f"{path}: reading .parquet files needs pyarrow (pip install pyarrow)")
+    try: f = pq.ParquetFile(path)
+    except Exception as e: problems.append((str(path), f'not a parquet file ({type(e).__name__})')); return []
+    img, text, label = _parquet_columns(f.schema_arrow)
+    if img is None or text is None:
+        problems.append((str(path), f"no {'image' if img is None else 'text'} column (the image: a struct with bytes, as the Hugging Face Image feature writes it, "
+                                    f"or binary; the text: one of {', '.join(PARQUET_TEXT)}; found {', '.join(f.schema_arrow.names)})")); return []
+    names, rows, start = _class_names(f.schema_arrow, label) if label else None, [], 0
+    for g in range(f.num_row_groups):
+        n = f.metadata.row_group(g).num_rows
+        try: t = f.read_row_group(g, columns=[text] + ([label] if label else [])).to_pydict()
+        except Exception as e: problems.append((f'{path}#{start}-{start + n - 1}', f'unreadable row group ({type(e).__name__})')); start += n; continue
+        for k, cap in enumerate(t[text]):
+            caps = [c.strip() for c in (cap if isinstance(cap, list) else [cap]) if isinstance(c, str) and unicode_words(c)]
+            if not caps: problems.append((f'{path}#{start + k}', f'empty caption {cap!r}')); continue
+            lab = t[label][k] if label else None
+            if names and isinstance(lab, int) and 0 <= lab < len(names): lab = names[lab]
+            rows.append(((img, g, k, start + k), caps, None if lab is None else str(lab)))
+        start += n
+    return rows
+
+_ROW_GROUPS = {}
+class ParquetMember(io.BytesIO):
+    "The encoded bytes of one picture in a parquet file, named `file.parquet#row` in messages. Its row group's picture column is read whole and the last 16 kept per process: read the rows in `EpochSampler`'s block order."
+    def __init__(self, path, col:str, group:int, row:int, # the row within the group
+                 n:int): # the row within the file
+        key = (str(path), col, group)
+        if key not in _ROW_GROUPS:
+            import pyarrow.parquet as pq
+            c = pq.ParquetFile(path).read_row_group(group, columns=[col]).column(0).combine_chunks()
+            if hasattr(c, 'field'): c = c.field('bytes')                # the Hugging Face Image struct: {bytes, path}
+            while len(_ROW_GROUPS) >= 16: _ROW_GROUPS.pop(next(iter(_ROW_GROUPS)))
+            _ROW_GROUPS[key] = c
+        self.name, v = f'{path}#{n}', _ROW_GROUPS[key][row].as_py()
+        if v is None: raise OSError(f"{self.name} has no picture bytes")
+        super().__init__(v)
+    def __str__(self): return self.name
+
+
 # %% ../nbs/01e_data_captions.ipynb #0aeec4e9
 def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or with <image>.txt captions; optionally split in train/, test/, val/ ...
                          progress:bool=True)->tuple:
@@ -144,12 +212,13 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
     meta = lambda folder: next((folder / m for m in ('metadata.jsonl', 'metadata.csv') if (folder / m).exists()), None)
     splits, pics = split_folders(root), picture_files(root)
     shards = [p for p in picture_files(root, ('.tar', '.tgz', '.gz')) if not p.name.endswith('.gz') or p.name.endswith('.tar.gz')]
+    tables = picture_files(root, ('.parquet',))
     if meta(root) or not splits: parts = [(root, None)]            # metadata at the top covers every folder
     else:
         parts = list(splits.items())
         if 'train' not in splits.values(): parts.insert(0, (root, 'train'))   # test folders only: the other pictures train
     by_folder, top = len(parts) > 1 or parts[0][0] != root, {s.name: s for s in splits}
-    home = {p: top.get(p.parts[len(root.parts)], root) if by_folder else root for p in pics + shards}   # the part each picture (or shard) is in
+    home = {p: top.get(p.parts[len(root.parts)], root) if by_folder else root for p in pics + shards + tables}   # the part each picture (shard, parquet file) is in
     problems, entries, empty, seen = [], {}, set(), set()   # file -> dict(captions, label, split); files reported for an empty caption; pictures read
     shard_rows = []
     for folder, split in parts:
@@ -177,6 +246,9 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
                 seen.add(shard)
                 shard_rows += [(str(shard), caps, label, split, f'{shard.relative_to(root).as_posix()}/{name}', (name, offset, size))
                                for name, offset, size, caps, label in _shard_rows(shard, problems)]
+            for table in (t for t in tables if home[t] == folder):
+                seen.add(table); rel = table.relative_to(root).as_posix(); s = split or _parquet_split(table, root)
+                shard_rows += [(str(table), caps, label, s, f'{rel}#{m[3]}', m) for m, caps, label in _parquet_rows(table, problems)]
     rows = []
     for f, e in progress_iter(list(entries.items()), progress, 'checking images'):
         if not e['captions']:
@@ -194,18 +266,16 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
         name = lambda f: f'the pictures outside {outside}' if f == root else f'{f.name}/'
         layout = ' and '.join(f"{', '.join(name(f) for f, s in parts if s == k)} for {k}ing" for k in ('train', 'test') if any(s == k for _, s in parts))
     elif meta(root): layout = f"{meta(root).name} (train and test from its split column or the split folders in file_name, else held out by path)"
-    else: layout = "the whole folder (<image>.txt captions, .tar shards); no split folders (train/, test/, val/ ...): test pictures held out by path"
+    else: layout = "the whole folder (<image>.txt captions, .tar shards, .parquet files); no split folders (train/, test/, val/ ...): " + ("parquet files named train-..., test-... or validation-... keep that split, other pictures are held out by path" if tables else "test pictures held out by path")
     df = pd.DataFrame(rows, columns=['file', 'captions', 'label', 'split', 'rel', 'member'])
     df.attrs['layout'] = 'reading ' + layout
-    unread = [p for p in pics + shards if p not in seen and p not in entries]
+    unread = [p for p in pics + shards + tables if p not in seen and p not in entries]
     out = [by_folder and home[p] == root for p in unread]                  # else: in a folder read by its metadata, which does not list them
     for why, ps in ((f'outside the split folders {outside}', [p for p, o in zip(unread, out) if o]), ('that no metadata file lists', [p for p, o in zip(unread, out) if not o])):
         if ps: warnings.warn(f"not reading {len(ps)} picture{'s' * (len(ps) > 1)} in {path} {why}: " + ', '.join(p.relative_to(root).as_posix() for p in ps[:3]) + (' ...' if len(ps) > 3 else ''))
     if not rows:
-        parquet = next(root.rglob('*.parquet'), None)
         raise DeepT2IError(f"no usable captioned image in {root}" + (f" ({problem_summary(problems, 0)})" if problems else
-                           ": expected metadata.csv / metadata.jsonl (file_name, text), <image>.txt captions or WebDataset .tar shards")
-                           + (f"; parquet files such as {parquet.relative_to(root)} are not read: write the pictures out as files or .tar shards" if parquet else ''))
+                           ": expected metadata.csv / metadata.jsonl (file_name, text), <image>.txt captions, WebDataset .tar shards or .parquet files"))
     return df, problems
 
 def problem_summary(problems:list, n_ok:int)->str:
@@ -243,14 +313,14 @@ class CaptionsDataset(CaptionDataset):
         self.classes = classes
         self.cache = ImageCache(cache_dir, f"{img_size}-{square}-{','.join(map(str, self.background))}") if cache_dir else None
     def member(self, i):
-        "(name, offset, size) of row i's picture in its tar shard; None for a picture file."
+        "(name, offset, size) of row i's picture in its tar shard, (column, row group, row in it, row in the file) in its parquet file; None for a picture file."
         m = self.df.member[i] if 'member' in self.df else None
         return m if isinstance(m, tuple) else None
     def decode(self, i):
         "The image of row i, upright, RGB, square and at img_size (None if unreadable)."
         from PIL import Image
         m = self.member(i)
-        try: src = self.df.file[i] if m is None else ShardMember(self.df.file[i], *m)
+        try: src = self.df.file[i] if m is None else (ParquetMember if self.df.file[i].endswith('.parquet') else ShardMember)(self.df.file[i], *m)
         except OSError as e: warnings.warn(f"skipping unreadable image: {e}"); return None
         img = load_image(src, self.background)
         return None if img is None else make_square(img, self.square, self.background).resize((self.img_size, self.img_size), Image.BICUBIC)
@@ -265,6 +335,12 @@ class CaptionsDataset(CaptionDataset):
             img = self.decode(i)
             if img is not None: self.cache.put(rel, st, img)
         return img
+    def blocks(self):
+        "For `EpochSampler`: one number per item, the same for the rows of one parquet row group (read together); None when there are none."
+        if 'member' not in self.df or not self.df.file.str.endswith('.parquet').any(): return None
+        keys = [(f, m[1]) if f.endswith('.parquet') else i for i, (f, m) in enumerate(zip(self.df.file, self.df.member))]
+        ids = {}
+        return [ids.setdefault(k, len(ids)) for k in keys]
     def caption_ids(self, i, rng):
         caps = self.df.captions[i]
         return self.tok.encode(caps[rng.integers(len(caps))])

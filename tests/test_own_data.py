@@ -361,3 +361,45 @@ def test_folder_linked_twice_is_listed_by_the_same_name_whatever_the_disk_order(
             return self.entries.pop()
     monkeypatch.setattr(os, 'scandir', Reversed)
     assert picture_files(tmp_path) == listed and len(listed) == 2
+
+def _parquet(path, pictures, texts, labels=None, names=None, row_group_size=4):
+    "A parquet file as the Hugging Face `datasets` library writes one (Image struct column, text, ClassLabel names in the metadata)."
+    import pyarrow as pa, pyarrow.parquet as pq
+    cols = {'image': pa.array([{'bytes': b, 'path': None} for b in pictures], type=pa.struct([('bytes', pa.binary()), ('path', pa.string())])), 'text': texts}
+    feats = {'image': {'_type': 'Image'}, 'text': {'dtype': 'string', '_type': 'Value'}}
+    if labels is not None: cols['label'] = pa.array(labels, pa.int64()); feats['label'] = {'names': names, '_type': 'ClassLabel'}
+    t = pa.table(cols).replace_schema_metadata({b'huggingface': json.dumps({'info': {'features': feats}}).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True); pq.write_table(t, path, row_group_size=row_group_size)
+
+def test_parquet_scan_reads_text_not_pictures(tmp_path):
+    "Scanning a Hugging Face parquet file reads its text and label columns, not the pictures' bytes."
+    import io, os, numpy as np
+    from deep_t2i.data_captions import _parquet_rows
+    if not os.path.exists('/proc/self/io'): pytest.skip('needs /proc/self/io (Linux) to count the bytes read')
+    def png(i):
+        b = io.BytesIO(); Image.fromarray(np.random.default_rng(i).integers(0, 256, (300, 300, 3), dtype=np.uint8)).save(b, 'PNG'); return b.getvalue()
+    f = tmp_path / 'data' / 'train-00000-of-00001.parquet'
+    _parquet(f, [png(i) for i in range(12)], [f'photo {i}' for i in range(12)], [i % 2 for i in range(12)], ['cat', 'dog'])
+    rchar = lambda: int(dict(l.split(': ') for l in open('/proc/self/io').read().splitlines())['rchar'])
+    problems, before = [], rchar()
+    rows = _parquet_rows(f, problems)
+    read = rchar() - before
+    assert problems == [] and [r[1:] for r in rows[:2]] == [(['photo 0'], 'cat'), (['photo 1'], 'dog')] and len(rows) == 12
+    assert read < 0.1 * f.stat().st_size, f'read {read} bytes of a {f.stat().st_size}-byte file'
+
+def test_training_on_a_parquet_folder(tmp_path):
+    "A Hugging Face style parquet folder trains through the CLI: its split and labels are used, nothing is cached."
+    import io
+    def png(i):
+        b = io.BytesIO(); Image.new('RGB', (32, 32), [(220, 30, 30), (30, 30, 220)][i % 2]).save(b, 'PNG'); return b.getvalue()
+    data = tmp_path / 'hub'
+    for split, n in (('train', 24), ('test', 8)):
+        _parquet(data / 'data' / f'{split}-00000-of-00001.parquet', [png(i) for i in range(n)], [['a red box', 'a blue box'][i % 2] for i in range(n)],
+                 [i % 2 for i in range(n)], ['red', 'blue'])
+    (tmp_path / 'c.json').write_text(json.dumps({'width': 0.0625, 'min_ch': 8}))
+    r = run_cli('train', 'damsm', '--data', data, '--out', tmp_path / 'damsm', '--epochs', 1, '--batch-size', 8, '--config', tmp_path / 'c.json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '32 captioned images, none skipped' in r.stderr and 'parquet files named train-' in r.stderr, r.stderr[-2000:]
+    cfg = json.loads((tmp_path / 'damsm' / 'config.json').read_text())
+    assert cfg['task'] == 'captions'
+    assert not [p for p in (data / '.deep_t2i_cache').rglob('*') if p.is_file()]
