@@ -54,6 +54,7 @@ class BaseConfig:
     mode_seek:float = 0.0        # > 0: weight of MSGAN's mode-seeking term (Mao et al. 2019): a quarter of the batch is drawn again with new noise and G is penalised by 1 / (image distance / noise distance)
     diffaug:str = ''             # DiffAugment policy for what D sees, real and generated: comma-separated 'translation', 'cutout', 'color' ('' = none)
     upsample:str = 'nearest'     # G's x2 upsampling, in the main and the skip path: 'nearest' (the original's; models trained with it draw a grid at 2- and 4-pixel periods) or 'bilinear' (no grid; preset 'small')
+    g_padding:str = 'zeros'      # how G's 3x3 convolutions pad the picture's borders: 'zeros' (the original's), 'replicate' or 'reflect'
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)

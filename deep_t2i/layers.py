@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 # %% auto #0
-__all__ = ['UPSAMPLES', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm',
-           'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock', 'SelfAttention', 'WordAttention', 'MinibatchStdDev',
-           'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops',
-           'diff_augment']
+__all__ = ['UPSAMPLES', 'PADDINGS', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'spectral_norms', 'power_iteration_per_step',
+           'step_spectral_norm', 'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock', 'set_padding', 'SelfAttention',
+           'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage',
+           'OriginalDownStage', 'diffaug_ops', 'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #207c890b
 def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=True)->nn.Module:
@@ -60,6 +60,7 @@ class SentenceAffine(nn.Module):
 
 # %% ../nbs/02_layers.ipynb #b87c01f9
 UPSAMPLES = ('nearest', 'bilinear')
+PADDINGS = ('zeros', 'replicate', 'reflect')
 
 def upsample2(x, mode:str='nearest'):
     "x (B, C, H, W) -> (B, C, 2H, 2W), by repeating pixels ('nearest') or interpolating them ('bilinear', half-pixel centres)."
@@ -94,6 +95,14 @@ class DownBlock(nn.Module):
         h = self.conv2(F.leaky_relu(self.conv1(x), 0.2))
         h = F.leaky_relu(h, 0.2)
         return F.avg_pool2d(h + self.skip(x), 2)  # (B, nf, H/2, W/2)
+
+# %% ../nbs/02_layers.ipynb #1568243d
+def set_padding(m:nn.Module, mode:str='zeros')->nn.Module:
+    "Set `padding_mode` of every padded `Conv2d` in `m` ('zeros', 'replicate' or 'reflect'); returns `m`."
+    if mode not in PADDINGS: raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {mode!r}")
+    for c in m.modules():
+        if isinstance(c, nn.Conv2d) and any(p > 0 for p in c.padding): c.padding_mode = mode
+    return m
 
 # %% ../nbs/02_layers.ipynb #4e5c0221
 class SelfAttention(nn.Module):

@@ -61,7 +61,7 @@ def arch_of(cfg:BaseConfig)->str:
     if cfg.arch not in ARCHS: raise UsageError(f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     if cfg.arch == 'original' and any(r >= cfg.img_size for r in cfg.attn_res):
         raise UsageError(f"arch 'original' attends to the words at a stage's input resolution: attn_res {cfg.attn_res} must be below img_size {cfg.img_size}")
-    for k, ok in (('fusion', FUSIONS), ('d_head', D_HEADS), ('gan_loss', GAN_LOSSES), ('upsample', UPSAMPLES)):
+    for k, ok in (('fusion', FUSIONS), ('d_head', D_HEADS), ('gan_loss', GAN_LOSSES), ('upsample', UPSAMPLES), ('g_padding', PADDINGS)):
         if getattr(cfg, k) not in ok: raise UsageError(f"{k} must be one of {', '.join(ok)}, got {getattr(cfg, k)!r}")
     if cfg.arch == 'original' and (cfg.fusion != 'none' or cfg.d_head != 'two'):
         raise UsageError("fusion and d_head='projection' are options of the compact layout: arch 'original' keeps the original's blocks (use arch 'compact')")
@@ -82,7 +82,7 @@ class Generator(nn.Module):
             self.bn0, self.res4, self.rgb4 = nn.BatchNorm2d(c4), ResConv(c4, bn=True), to_rgb(c4, bias=False)
             self.stages = nn.ModuleList([OriginalUpStage(channels(cfg, r // 2), channels(cfg, r), cfg.emb_sz if r // 2 in cfg.attn_res else 0,
                                                          r in cfg.self_attn_res, cfg.upsample) for r in self.res[1:]])
-            return
+            set_padding(self, cfg.g_padding); return
         self.fc = sn_linear(cfg.noise_sz + cfg.emb_sz, c4 * 16)
         self.bn0 = nn.BatchNorm2d(c4)
         cond_dim = cfg.noise_sz + cfg.emb_sz if cfg.fusion == 'affine' else 0      # deep fusion: every block sees sentence + noise
@@ -96,6 +96,7 @@ class Generator(nn.Module):
                 self.merge[str(r)] = nn.Sequential(sn_conv(2 * nf, nf, 1), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2))
             if r in cfg.self_attn_res: self.sa[str(r)] = SelfAttention(nf)
             self.rgb.append(to_rgb(nf))
+        set_padding(self, cfg.g_padding)
 
     def forward(self, noise, words, sent, mask):
         B, cond = noise.shape[0], torch.cat([noise, sent], 1)                  # (B, Z + D)
