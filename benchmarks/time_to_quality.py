@@ -116,7 +116,7 @@ def run(a):
         runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], c, data, out, judge, damsm_min)) for s, c in cfgs.items()]
         cfg = next(iter(cfgs.values()))                                    # the configuration's summary (its seeds differ only in the seed)
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
-            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
+            'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'g_padding', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
                                     seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}),
                                     machine=res['machine'], base=common, command=res['command'], damsm=res['damsm'])
         res_path.write_text(json.dumps(res, indent=1))

@@ -226,8 +226,9 @@ def tiny_mode()->bool:
     return os.environ.get('DEEP_T2I_TINY', '') not in ('', '0')
 
 def scratch_dir(prefix='deep_t2i-')->Path:
-    "A new temporary folder that is deleted when the Python process exits (tiny notebook runs write there)."
-    import atexit, shutil, tempfile
+    "A new temporary folder that is deleted when the Python process exits, a multiprocessing worker too (tiny notebook runs write there)."
+    import shutil, tempfile
+    from multiprocessing.util import Finalize
     d = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    Finalize(None, shutil.rmtree, args=(str(d),), kwargs=dict(ignore_errors=True), exitpriority=0)   # run at exit by the main process (atexit) and by worker processes, which leave through os._exit
     return d

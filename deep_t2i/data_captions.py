@@ -16,8 +16,9 @@ from .data_birds import WordTokenizer, unicode_words
 from .image_cache import IMAGE_EXTS, ImageCache, image_cache_dir, picture_files
 
 # %% auto #0
-__all__ = ['SPLITS', 'PARQUET_TEXT', 'PARQUET_IMAGE', 'split_folders', 'ShardMember', 'ParquetMember', 'read_captions_folder',
-           'problem_summary', 'make_square', 'caption_class', 'CaptionsDataset', 'path_hash', 'captions_datasets']
+__all__ = ['SPLITS', 'PARQUET_TEXT', 'PARQUET_IMAGE', 'ROW_GROUP_CACHE_BYTES', 'split_folders', 'ShardMember', 'ParquetMember',
+           'read_captions_folder', 'problem_summary', 'make_square', 'caption_class', 'CaptionsDataset', 'path_hash',
+           'captions_datasets']
 
 # %% ../nbs/01e_data_captions.ipynb #8f5e1a6e
 def _inside(root:Path, rel:str):
@@ -147,12 +148,15 @@ def _parquet_columns(schema):
     "(image column, text column, label column or None) of an Arrow schema: the image a struct with `bytes` (the Hugging Face `Image` feature) or binary."
     import pyarrow as pa
     def is_image(t): return pa.types.is_binary(t) or pa.types.is_large_binary(t) or (pa.types.is_struct(t) and t.get_field_index('bytes') >= 0)
-    def is_text(t): return pa.types.is_string(t) or pa.types.is_large_string(t) or ((pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type))
+    def is_text(t): return (pa.types.is_string(t) or pa.types.is_large_string(t) or (pa.types.is_dictionary(t) and is_text(t.value_type))
+                            or ((pa.types.is_list(t) or pa.types.is_large_list(t)) and is_text(t.value_type)))
+    def is_label(t): return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or (pa.types.is_dictionary(t) and is_label(t.value_type))
     names = {f.name.lower(): f for f in schema}
     img = next((names[n].name for n in PARQUET_IMAGE if n in names and is_image(names[n].type)), None) \
         or next((f.name for f in schema if pa.types.is_struct(f.type) and is_image(f.type)), None)
     text = next((names[n].name for n in PARQUET_TEXT if n in names and is_text(names[n].type)), None)
-    return img, text, names['label'].name if 'label' in names else None
+    label = names.get('label')
+    return img, text, label.name if label is not None and is_label(label.type) else None
 
 def _class_names(schema, col)->list|None:
     "The names of a Hugging Face `ClassLabel` column, kept in the file's `huggingface` metadata; None if it has none."
@@ -170,6 +174,8 @@ def _parquet_rows(path:Path, problems:list)->list:
     if img is None or text is None:
         problems.append((str(path), f"no {'image' if img is None else 'text'} column (the image: a struct with bytes, as the Hugging Face Image feature writes it, "
                                     f"or binary; the text: one of {', '.join(PARQUET_TEXT)}; found {', '.join(f.schema_arrow.names)})")); return []
+    lab_f = next((x for x in f.schema_arrow if x.name.lower() == 'label'), None)
+    if lab_f is not None and label is None: problems.append((str(path), f"label column of type {lab_f.type} not read (labels are numbers or text)"))
     names, rows, start = _class_names(f.schema_arrow, label) if label else None, [], 0
     for g in range(f.num_row_groups):
         n = f.metadata.row_group(g).num_rows
@@ -179,24 +185,33 @@ def _parquet_rows(path:Path, problems:list)->list:
             caps = [c.strip() for c in (cap if isinstance(cap, list) else [cap]) if isinstance(c, str) and unicode_words(c)]
             if not caps: problems.append((f'{path}#{start + k}', f'empty caption {cap!r}')); continue
             lab = t[label][k] if label else None
-            if names and isinstance(lab, int) and 0 <= lab < len(names): lab = names[lab]
+            if isinstance(lab, int) and lab < 0: lab = None                         # ClassLabel -1: no label
+            elif names and isinstance(lab, int) and lab < len(names): lab = names[lab]
             rows.append(((img, g, k, start + k), caps, None if lab is None else str(lab)))
         start += n
     return rows
 
-_ROW_GROUPS = {}
+_ROW_GROUPS, ROW_GROUP_CACHE_BYTES = {}, 512 << 20
 class ParquetMember(io.BytesIO):
-    "The encoded bytes of one picture in a parquet file, named `file.parquet#row` in messages. Its row group's picture column is read whole and the last 16 kept per process: read the rows in `EpochSampler`'s block order."
+    "The encoded bytes of one picture in a parquet file, named `file.parquet#row` in messages. Its row group's picture column is read whole; each process keeps the last ones it read, up to 16 and `ROW_GROUP_CACHE_BYTES`: read the rows in `EpochSampler`'s block order."
     def __init__(self, path, col:str, group:int, row:int, # the row within the group
                  n:int): # the row within the file
         key = (str(path), col, group)
         if key not in _ROW_GROUPS:
             import pyarrow.parquet as pq
-            c = pq.ParquetFile(path).read_row_group(group, columns=[col]).column(0).combine_chunks()
-            if hasattr(c, 'field'): c = c.field('bytes')                # the Hugging Face Image struct: {bytes, path}
-            while len(_ROW_GROUPS) >= 16: _ROW_GROUPS.pop(next(iter(_ROW_GROUPS)))
-            _ROW_GROUPS[key] = c
-        self.name, v = f'{path}#{n}', _ROW_GROUPS[key][row].as_py()
+            try:
+                c = pq.ParquetFile(path).read_row_group(group, columns=[col]).column(0)
+                c = [x.field('bytes') if hasattr(x, 'field') else x for x in c.chunks]   # the Hugging Face Image struct: {bytes, path}
+            except Exception as e: raise OSError(f"{path} row group {group}: {type(e).__name__}: {e}") from None   # changed since the scan
+            size = sum(x.nbytes for x in c)
+            while _ROW_GROUPS and (len(_ROW_GROUPS) >= 16 or size + sum(v[1] for v in _ROW_GROUPS.values()) > ROW_GROUP_CACHE_BYTES):
+                _ROW_GROUPS.pop(next(iter(_ROW_GROUPS)))
+            _ROW_GROUPS[key] = (c, size)
+        chunks, _ = _ROW_GROUPS[key]
+        for x in chunks:                                                    # the chunk holding the row
+            if row < len(x): break
+            row -= len(x)
+        self.name, v = f'{path}#{n}', x[row].as_py()
         if v is None: raise OSError(f"{self.name} has no picture bytes")
         super().__init__(v)
     def __str__(self): return self.name
@@ -266,7 +281,7 @@ def read_captions_folder(path, # a folder of images with metadata.csv/.jsonl, or
         name = lambda f: f'the pictures outside {outside}' if f == root else f'{f.name}/'
         layout = ' and '.join(f"{', '.join(name(f) for f, s in parts if s == k)} for {k}ing" for k in ('train', 'test') if any(s == k for _, s in parts))
     elif meta(root): layout = f"{meta(root).name} (train and test from its split column or the split folders in file_name, else held out by path)"
-    else: layout = "the whole folder (<image>.txt captions, .tar shards, .parquet files); no split folders (train/, test/, val/ ...): " + ("parquet files named train-..., test-... or validation-... keep that split, other pictures are held out by path" if tables else "test pictures held out by path")
+    else: layout = "the whole folder (<image>.txt captions, .tar shards, .parquet files); no split folders (train/, test/, val/ ...): " + ("parquet files named train-..., test-... or validation-... keep that split; without test pictures, some are held out by path" if tables else "test pictures held out by path")
     df = pd.DataFrame(rows, columns=['file', 'captions', 'label', 'split', 'rel', 'member'])
     df.attrs['layout'] = 'reading ' + layout
     unread = [p for p in pics + shards + tables if p not in seen and p not in entries]
@@ -313,14 +328,14 @@ class CaptionsDataset(CaptionDataset):
         self.classes = classes
         self.cache = ImageCache(cache_dir, f"{img_size}-{square}-{','.join(map(str, self.background))}") if cache_dir else None
     def member(self, i):
-        "(name, offset, size) of row i's picture in its tar shard, (column, row group, row in it, row in the file) in its parquet file; None for a picture file."
+        "(name, offset, size) of row i's picture in its tar shard, (column, row group, row in it, row in the file) in its parquet file (4 values); None for a picture file."
         m = self.df.member[i] if 'member' in self.df else None
         return m if isinstance(m, tuple) else None
     def decode(self, i):
         "The image of row i, upright, RGB, square and at img_size (None if unreadable)."
         from PIL import Image
         m = self.member(i)
-        try: src = self.df.file[i] if m is None else (ParquetMember if self.df.file[i].endswith('.parquet') else ShardMember)(self.df.file[i], *m)
+        try: src = self.df.file[i] if m is None else (ParquetMember if len(m) == 4 else ShardMember)(self.df.file[i], *m)
         except OSError as e: warnings.warn(f"skipping unreadable image: {e}"); return None
         img = load_image(src, self.background)
         return None if img is None else make_square(img, self.square, self.background).resize((self.img_size, self.img_size), Image.BICUBIC)
@@ -337,8 +352,9 @@ class CaptionsDataset(CaptionDataset):
         return img
     def blocks(self):
         "For `EpochSampler`: one number per item, the same for the rows of one parquet row group (read together); None when there are none."
-        if 'member' not in self.df or not self.df.file.str.endswith('.parquet').any(): return None
-        keys = [(f, m[1]) if f.endswith('.parquet') else i for i, (f, m) in enumerate(zip(self.df.file, self.df.member))]
+        if 'member' not in self.df: return None
+        keys = [(f, m[1]) if isinstance(m, tuple) and len(m) == 4 else i for i, (f, m) in enumerate(zip(self.df.file, self.df.member))]   # (column, group, row, n): a parquet row
+        if all(isinstance(k, int) for k in keys): return None
         ids = {}
         return [ids.setdefault(k, len(ids)) for k in keys]
     def caption_ids(self, i, rng):

@@ -403,3 +403,7 @@ def test_training_on_a_parquet_folder(tmp_path):
     cfg = json.loads((tmp_path / 'damsm' / 'config.json').read_text())
     assert cfg['task'] == 'captions'
     assert not [p for p in (data / '.deep_t2i_cache').rglob('*') if p.is_file()]
+    from deep_t2i.core import config_from_dict
+    from deep_t2i.data_captions import captions_datasets
+    tr, te, _ = captions_datasets(data, config_from_dict(cfg), progress=False)     # what the run read: the files' split, the labels' names
+    assert (len(tr), len(te)) == (24, 8) and set(tr.df.label) == set(te.df.label) == {'red', 'blue'} and tr.classes == {'blue': 0, 'red': 1}
