@@ -22,7 +22,7 @@ test: install
 	$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory check-clean
 	@# everything the tests write to the temp folder goes to one folder that is deleted afterwards, pass or fail
-	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
+	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap '{ set +x; } 2>/dev/null; rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
 	DEEP_T2I_TINY=1 $(BIN)/nbdev_test --n_workers 2 && \
 	$(BIN)/pytest tests/ -q -p no:cacheprovider -m 'not slow'
 
@@ -38,7 +38,7 @@ check-clean:
 	test -z "$$lib$$stray$$changed"
 
 test-slow: install
-	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap 'rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
+	@scratch=$$(mktemp -d -t deep_t2i-test.XXXXXX); trap '{ set +x; } 2>/dev/null; rm -rf "$$scratch"' EXIT; export TMPDIR="$$scratch"; set -x; \
 	$(BIN)/nbdev_test --flags slow --n_workers 2 && \
 	$(BIN)/pytest tests/ -q -p no:cacheprovider -m slow
 
