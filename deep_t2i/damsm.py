@@ -12,7 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .images import *
-from .model import TextEncoder, pad_mask
+from .model import pad_mask
+from .sentence import make_text_encoder
 
 # %% auto #0
 __all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'CNNBackbone', 'ImageEncoder', 'sent_loss',
@@ -177,10 +178,11 @@ def words_loss(regions, words, mask, gamma1:float=4., gamma2:float=5., gamma3:fl
 # %% ../nbs/03b_damsm.ipynb #ba593fbb
 class DAMSM(nn.Module):
     "Text encoder + image encoder; `loss(imgs, ids, lens, cls)` is AttnGAN's DAMSM loss."
-    def __init__(self, cfg:BaseConfig, vocab_sz:int, inception_weights=None):
+    def __init__(self, cfg:BaseConfig, vocab_sz:int, inception_weights=None,
+                 tok=None): # the tokenizer: needed for text_encoder='sentence' (its encoder's folder)
         super().__init__()
-        self.cfg = cfg
-        self.text = TextEncoder(vocab_sz, cfg.emb_sz, 0, cfg.rnn_layers, cfg.rnn_drop_p)
+        self.cfg, self.vocab_sz = cfg, vocab_sz
+        self.text = make_text_encoder(cfg, vocab_sz, tok)
         self.image = ImageEncoder(cfg, inception_weights)
     def forward(self, imgs, ids, lens, cls=None): return self.loss(imgs, ids, lens, cls)
     def loss(self, imgs, ids, lens, cls=None, words=None, sent=None):

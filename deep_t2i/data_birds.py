@@ -167,6 +167,9 @@ def birds_datasets(path, cfg:BirdsConfig, tok:WordTokenizer=None):
     tr = df if cfg.train_on_all else df[df.split == 'train']
     te = df[df.split == 'test']
     if not len(tr): raise DeepT2IError(f"no training images in {path} (is birds/train/filenames.pickle empty?)")
+    if tok is None and cfg.text_encoder == 'sentence':
+        from deep_t2i.sentence import SentenceTokenizer
+        tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len)
     return (BirdsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed), BirdsDataset(te, tok, cfg.img_size, False, cfg.seed), tok)
 

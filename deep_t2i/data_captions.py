@@ -400,6 +400,9 @@ def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tu
     if not len(tr): raise DeepT2IError(f"no training images in {path}: every image is in the test split")
     labels = sorted(df.label.dropna().unique())
     classes = {l: k for k, l in enumerate(labels)} if labels and df.label.notna().all() else None
+    if tok is None and cfg.text_encoder == 'sentence':
+        from deep_t2i.sentence import SentenceTokenizer
+        tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len, rule='unicode')
     kw = dict(square=cfg.square, background=cfg.background, classes=classes, cache_dir=image_cache_dir(path) if cfg.image_cache else None)
     return (CaptionsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed, **kw), CaptionsDataset(te, tok, cfg.img_size, False, cfg.seed, **kw), tok)

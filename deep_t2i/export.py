@@ -50,9 +50,12 @@ def load_model_files(path)->tuple:
 
 # %% ../nbs/03c_export.ipynb #fc5c4fd5
 def tokenizer_from_dict(d:dict):
-    "An `AnimeTokenizer` or `WordTokenizer` from its `to_dict()`."
+    "An `AnimeTokenizer`, `WordTokenizer` or `SentenceTokenizer` from its `to_dict()` (a sentence tokenizer looks its encoder's folder up and checks the weights)."
     from deep_t2i.data_anime import AnimeTokenizer
     from deep_t2i.data_birds import WordTokenizer
     if d.get('kind') == 'anime': return AnimeTokenizer()
     if d.get('kind') == 'words': return WordTokenizer.from_dict(d)
+    if d.get('kind') == 'sentence':
+        from deep_t2i.sentence import SentenceTokenizer
+        return SentenceTokenizer.from_dict(d)
     raise DeepT2IError(f"unknown tokenizer kind {d.get('kind')!r}")

@@ -14,6 +14,7 @@ from .images import *
 from .export import load_model_files, tokenizer_from_dict
 from .fold import fold_for_inference
 from .model import TextEncoder, Generator, pad_mask
+from .sentence import make_text_encoder
 
 # %% auto #0
 __all__ = ['MAX_CAPTION_CHARS', 'BUNDLED', 'check_caption', 'encode_captions', 'sample_noise', 'T2IModel', 'load_model',
@@ -139,7 +140,7 @@ def load_model(name_or_path='anime', device=None,
         if not p.with_suffix('.safetensors').exists(): raise DeepT2IError(f"the bundled {name_or_path} model is not in this installation ({p}.safetensors)")
     cfg, tokd, mods, meta = load_model_files(p)
     tok = tokenizer_from_dict(tokd)
-    text, G = TextEncoder(len(tok.vocab), cfg.emb_sz, 0, cfg.rnn_layers, cfg.rnn_drop_p), Generator(cfg)
+    text, G = make_text_encoder(cfg, len(tok.vocab), tok), Generator(cfg)
     for m, key in ((text, 'text'), (G, 'G')):
         if key not in mods: raise DeepT2IError(f"{p}: no {key!r} weights in this export")
         try: m.load_state_dict(mods[key])

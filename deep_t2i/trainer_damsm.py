@@ -72,7 +72,7 @@ class DAMSMTrainer(Trainer):
         c = self.cfg
         self.train_ds, self.valid_ds, self.tok = task_datasets(c, self.data, self._from_rank0(self.saved_tokenizer()))
         seed_everything(c.seed)
-        self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights).to(self.device))
+        self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights, self.tok).to(self.device))
         self.model.image.check_net(c.image_net, str(self.files.out))                 # a resumed run keeps its image network
         self.cfg = c = c.replace(image_net=self.model.image.net_id)                  # recorded in config.json and every export
         self.net = self.model                                          # DDP-wrapped by `wrap` under torchrun
@@ -134,7 +134,7 @@ def load_damsm(path, device=None, inception_weights=None)->tuple:
     if path.is_dir(): path = path / 'damsm'
     cfg, tokd, mods, meta = load_model_files(path)
     tok = tokenizer_from_dict(tokd)
-    m = DAMSM(cfg, len(tok.vocab), inception_weights)
+    m = DAMSM(cfg, len(tok.vocab), inception_weights, tok)
     m.text.load_state_dict(mods['text'])
     m.image.check_net(cfg.image_net, str(path))
     m.image.load_trained(mods['image'], str(path))

@@ -407,3 +407,49 @@ def test_training_on_a_parquet_folder(tmp_path):
     from deep_t2i.data_captions import captions_datasets
     tr, te, _ = captions_datasets(data, config_from_dict(cfg), progress=False)     # what the run read: the files' split, the labels' names
     assert (len(tr), len(te)) == (24, 8) and set(tr.df.label) == set(te.df.label) == {'red', 'blue'} and tr.classes == {'blue': 0, 'red': 1}
+
+def test_sentence_encoder_option(shapes, tmp_path, monkeypatch):
+    """`--text-encoder sentence`: a frozen BERT sentence encoder (here a small random one in the same folder format) reads the captions;
+    runs and exports hold its projections only and its fingerprint; a word never seen in training is no `<unk>` and changes the picture;
+    other weights under the same name are refused; the option is refused where it cannot apply."""
+    import torch
+    from safetensors import safe_open
+    from deep_t2i.sentence import make_tiny_sentence_model, SENTENCE_ENV
+    words = ['a', 'an', 'un', 'red', 'rouge', 'blue', 'bleu', 'green', 'vert', 'yellow', 'jaune', 'orange', 'purple', 'violet',
+             'square', 'carre', 'circle', 'cercle', 'triangle', 'crimson', '##s']
+    tiny, other = make_tiny_sentence_model(tmp_path / 'st', words), make_tiny_sentence_model(tmp_path / 'st2', words, seed=1)
+    (tmp_path / 'c.json').write_text(json.dumps({'width': 0.0625, 'min_ch': 8}))
+    r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'damsm', '--epochs', 1, '--batch-size', 8, '--config', tmp_path / 'c.json',
+                '--sentence-model', tiny)
+    assert r.returncode == 0, r.stderr[-2000:]
+    cfg = json.loads((tmp_path / 'damsm' / 'config.json').read_text())
+    assert cfg['text_encoder'] == 'sentence' and cfg['sentence_model'] == str(tiny.resolve())
+    with safe_open(str(tmp_path / 'damsm' / 'damsm.safetensors'), 'pt') as f: keys = [k for k in f.keys() if k.startswith('text.')]
+    assert sorted(keys) == ['text.proj_sent.bias', 'text.proj_sent.weight', 'text.proj_words.bias', 'text.proj_words.weight'], keys
+    r = run_cli('train', 'gan', '--data', shapes, '--damsm', tmp_path / 'damsm', '--out', tmp_path / 'gan', '--epochs', 1, '--batch-size', 8,
+                '--config', tmp_path / 'c.json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    tok = json.loads((tmp_path / 'gan' / 'model.json').read_text())['tokenizer']
+    assert tok['kind'] == 'sentence' and len(tok['sha']) == 16 and json.loads((tmp_path / 'gan' / 'config.json').read_text())['text_encoder'] == 'sentence'
+
+    from deep_t2i.inference import load_model
+    monkeypatch.setenv(SENTENCE_ENV, str(tiny))
+    m = load_model(tmp_path / 'gan')
+    assert m.unknown_words('a crimson square') == [] and m.tok.words(m.tok.encode('a crimson square'))[1:-1] == ['a', 'crimson', 'square']
+    a, b = (torch.tensor(list(im.tobytes()), dtype=torch.float) for im in (m.generate('a crimson square', seed=0)[0], m.generate('a red square', seed=0)[0]))
+    assert (a - b).abs().mean() > 0.5, 'the unseen word does not change the picture'
+    r = run_cli('generate', '--model', tmp_path / 'gan', '--seed', 0, '--out', tmp_path / 'g.png', 'crimson squares')
+    assert r.returncode == 0 and 'unknown' not in r.stderr.lower(), r.stderr[-2000:]
+    r = run_cli('eval', '--model', tmp_path / 'gan', '--data', shapes, '--n', 16, '--no-fid', '--out', tmp_path / 'e.json')
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / 'e.json').read_text())['r_precision'] is not None
+
+    monkeypatch.setenv(SENTENCE_ENV, str(other))                   # the same format and name, other weights
+    r = run_cli('generate', '--model', tmp_path / 'gan', '--out', tmp_path / 'x.png', 'a red square')
+    assert r.returncode == 1 and 'holds other weights' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'no', '--text-encoder', 'gru', '--sentence-model', tiny)
+    assert r.returncode == 2 and 'goes with --text-encoder sentence' in r.stderr, r.stderr[-2000:]
+    r = run_cli('train', 'damsm', '--task', 'anime', '--data', shapes, '--out', tmp_path / 'no', '--text-encoder', 'sentence')
+    assert r.returncode == 2 and 'free-text captions' in r.stderr, r.stderr[-2000:]
+    r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'no', '--sentence-model', tmp_path / 'nowhere')
+    assert r.returncode == 2 and 'does not exist' in r.stderr, r.stderr[-2000:]
