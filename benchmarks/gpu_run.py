@@ -102,7 +102,8 @@ def main():
     ap.add_argument('--dry', action='store_true', help='rehearse on CPU at tiny sizes')
     ap.add_argument('--work', type=Path, default=ROOT / 'runs' / 'gpu', help='working folder (data, runs, logs)')
     ap.add_argument('--plan', type=Path, help='JSON file overriding what trains: {"damsm": {task: overrides}, "runs": {name: [task, overrides]}, '
-                                              '"damsm_minutes": M, "bench": true|false}')
+                                              '"damsm_minutes": M, "bench": true|false, "bench_args": [extra arguments of benchmarks/gpu.py, e.g. "--compile"], '
+                                              '"bench_wait": seconds the trainings wait for the benchmarks (default 90)}')
     a = ap.parse_args()
     global DAMSM, RUNS
     plan = json.loads(a.plan.read_text()) if a.plan else {}
@@ -125,10 +126,11 @@ def main():
     synth = [start(cli + ['synth', 'anime', data['anime'], '--n', n_anime, '--seed', 0], logs / 'synth_anime.log'),
              start(cli + ['synth', 'birds', data['birds'], '--n', n_birds, '--seed', 0] + (['--classes', 8] if a.dry else []), logs / 'synth_birds.log')]
     if plan.get('bench', True):
-        bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []), logs / 'bench.log')
+        bench = start([PY, 'benchmarks/gpu.py', '--out', work / 'bench.json', '--md', work / 'bench.md'] + (['--quick'] if a.dry else []) + [str(x) for x in plan.get('bench_args', [])],
+                      logs / 'bench.log')
     wait(synth, log, 60, ['synth anime', 'synth birds'])
     if plan.get('bench', True):
-        wait([bench], log, 40 if a.dry else 90, ['benchmarks'])
+        wait([bench], log, 40 if a.dry else float(plan.get('bench_wait', 90)), ['benchmarks'])
         log('benchmarks:\n' + tail(logs / 'bench.log', 40))
     # the judge of the curves: trains its attribute judges now (CPU), judges the GAN runs' exports once they start
     tasks = sorted(set(t for t, _ in RUNS.values()))
