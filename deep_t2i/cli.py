@@ -216,7 +216,10 @@ def cmd_generate(a):
     m = load_model(a.model)
     for cap in a.captions:
         unknown = m.unknown_words(cap)
-        if unknown: print(f"warning: {cap!r}: the model never saw {', '.join(map(repr, unknown))} in training (read as <unk>)", file=sys.stderr)
+        if unknown:
+            w = ', '.join(map(repr, unknown))
+            print(f"warning: {cap!r}: " + (f"the model's sentence encoder cannot spell {w} (read as [UNK])" if getattr(m.tok, 'kind', '') == 'sentence'
+                                          else f"the model never saw {w} in training (read as <unk>)"), file=sys.stderr)
     imgs = m.generate(a.captions, seed=a.seed, n=a.n)
     folder = out.parent if single else out
     folder.mkdir(parents=True, exist_ok=True)

@@ -364,8 +364,9 @@ class CaptionsDataset(CaptionDataset):
         "The label's number when the data has labels, else one class per image (its row in the whole folder)."
         return self.classes[self.df.label[i]] if self.classes else int(self.df['row'][i])
     def item_class(self, i, ids:list)->int:
-        "The label's number when the data has labels, else the caption's (`caption_class`): identical captions are one class."
-        return self.class_id(i) if self.classes else caption_class(ids)
+        "The label's number when the data has labels, else the caption's (`caption_class`): captions the model reads alike are one class (a sentence encoder's: alike but for punctuation)."
+        if self.classes: return self.class_id(i)
+        return caption_class(self.tok.content_ids(ids) if hasattr(self.tok, 'content_ids') else ids)
     def class_shares(self)->dict:
         "{'the label ...' or 'the caption ...': share of the items drawn}, each picture's captions equally likely."
         if self.classes: return {f'the label {l!r}': n / len(self) for l, n in Counter(self.df.label).items()}
@@ -401,8 +402,9 @@ def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tu
     labels = sorted(df.label.dropna().unique())
     classes = {l: k for k, l in enumerate(labels)} if labels and df.label.notna().all() else None
     if tok is None and cfg.text_encoder == 'sentence':
-        from deep_t2i.sentence import SentenceTokenizer
+        from deep_t2i.sentence import SentenceTokenizer, warn_coverage
         tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
+        warn_coverage(tok, (c for cs in tr.captions for c in cs), str(path))
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len, rule='unicode')
     kw = dict(square=cfg.square, background=cfg.background, classes=classes, cache_dir=image_cache_dir(path) if cfg.image_cache else None)
     return (CaptionsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed, **kw), CaptionsDataset(te, tok, cfg.img_size, False, cfg.seed, **kw), tok)

@@ -89,7 +89,7 @@ class T2IModel:
         return encode_captions(self.tok, captions, self.cfg.max_len, self.device)
 
     def unknown_words(self, caption:str)->list:
-        "The words of `caption` this model never saw in training (they read as `<unk>`), each once, in order; [] for tag models, which refuse unknown tags."
+        "The words of `caption` this model cannot read (a GRU's: never seen in training, read as `<unk>`; a sentence encoder's: spelt by no word pieces, read as `[UNK]`), each once, in order; [] for tag models, which refuse unknown tags."
         unknown = getattr(self.tok, 'unknown_words', None)
         return unknown(check_caption(caption)) if unknown else []
 

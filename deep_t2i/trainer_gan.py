@@ -50,9 +50,10 @@ def g_term(logits, kind:str='bce'):
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
     def build_networks(self):
-        "G, D (with a word classifier over the DAMSM's vocabulary when `cfg.d_words`), the EMA of G, both optimizers and the gradient scaler, on `self.device`."
+        "G, D (with a word classifier over the words of `word_columns` when `cfg.d_words`), the EMA of G, both optimizers and the gradient scaler, on `self.device`."
         cfg = self.cfg
-        n_words = self.damsm.vocab_sz if cfg.d_words > 0 else 0
+        self.word_cols = self.word_columns().to(self.device)
+        n_words = int(self.word_cols.max()) + 1 if cfg.d_words > 0 else 0
         self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
         power_iteration_per_step(self.G); power_iteration_per_step(self.D)   # `train_step` runs each spectral norm's power iteration once
         self.ema = EMA(self.G, cfg.ema_decay)
@@ -136,10 +137,19 @@ class GANSteps:
         ratio = (fake[:k].float() - f2.float()).abs().mean() / (z[:k] - z2).abs().mean()
         return 1 / (ratio + 1e-5)
 
+    def word_columns(self)->torch.Tensor:
+        "(vocab_sz,) the column of D's word classifier for each token id; column 0 is no word. A GRU's vocabulary is made of the training captions' words: the ids themselves. A sentence encoder's (30,522 word pieces): the pieces the training captions hold, less [CLS], [SEP] and punctuation (`content_ids`), in order."
+        V, tok = self.damsm.vocab_sz, getattr(self, 'tok', None)
+        if not hasattr(tok, 'content_ids') or getattr(self, 'train_ds', None) is None: return torch.arange(V)
+        used = sorted({i for caps in self.train_ds.df.captions for c in caps for i in tok.content_ids(tok.encode(c))})
+        cols = torch.zeros(V, dtype=torch.long)
+        cols[torch.tensor(used, dtype=torch.long)] = torch.arange(1, len(used) + 1)
+        return cols
+
     def word_loss(self, logits, ids):
-        "Multi-label BCE of word logits (B, V) against the words of the captions `ids` (B, T); padding is no word."
-        target = torch.zeros_like(logits, dtype=torch.float32).scatter_(1, ids, 1.)
-        target[:, 0] = 0.                                                   # id 0 is padding
+        "Multi-label BCE of word logits (B, V) against the words of the captions `ids` (B, T) (their columns, `word_columns`); padding is no word."
+        target = torch.zeros_like(logits, dtype=torch.float32).scatter_(1, self.word_cols[ids], 1.)
+        target[:, 0] = 0.                                                   # column 0: padding and what is no word
         return F.binary_cross_entropy_with_logits(logits.float(), target)
 
 # %% ../nbs/04b_trainer_GAN.ipynb #c31f44ab
@@ -261,11 +271,15 @@ def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=
     import time
     from deep_t2i.damsm import DAMSM
     dev, B, S = default_device(), cfg.batch_size, cfg.img_size
+    tok = None
+    if cfg.text_encoder == 'sentence':                        # its tokenizer names the encoder's folder and vocabulary
+        from deep_t2i.sentence import SentenceTokenizer
+        tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len); vocab_sz = len(tok.vocab)
     g = torch.Generator().manual_seed(0)
     batch = (torch.rand(B, 3, S, S, generator=g) * 2 - 1, torch.randint(1, vocab_sz, (B, cfg.max_len), generator=g),
              torch.full((B,), cfg.max_len), torch.arange(B))
     s = GANSteps(); s.cfg, s.device = cfg, dev
-    s.damsm = channels_last(DAMSM(cfg, vocab_sz).to(dev))
+    s.damsm = channels_last(DAMSM(cfg, vocab_sz, tok=tok).to(dev))
     s.build_networks()                                     # what `GANTrainer.setup` builds
     if compile: s.compile_parts()                     # G, D and the CNN image encoder, compiled in place
     opt = torch.optim.Adam(s.damsm.parameters(), 1e-4)

@@ -354,7 +354,9 @@ def create_app(models:dict=None, # {served name: model source}; 'anime' and 'bir
             with slot.lock: img, = slot.model.generate(cap, seed=seed)
         except UsageError as e: raise ApiError(400, str(e))
         unknown = slot.model.unknown_words(cap)
-        warnings = [f"words the model never saw in training (read as <unk>): {', '.join(unknown)}"] if unknown else []
+        what = ("words the model's sentence encoder cannot spell (read as [UNK])" if getattr(slot.model.tok, 'kind', '') == 'sentence'
+                else "words the model never saw in training (read as <unk>)")
+        warnings = [f"{what}: {', '.join(unknown)}"] if unknown else []
         if wants_png():
             buf = io.BytesIO(); img.save(buf, 'PNG')
             resp = Response(buf.getvalue(), mimetype='image/png')

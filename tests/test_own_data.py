@@ -410,14 +410,16 @@ def test_training_on_a_parquet_folder(tmp_path):
 
 def test_sentence_encoder_option(shapes, tmp_path, monkeypatch):
     """`--text-encoder sentence`: a frozen BERT sentence encoder (here a small random one in the same folder format) reads the captions;
-    runs and exports hold its projections only and its fingerprint; a word never seen in training is no `<unk>` and changes the picture;
-    other weights under the same name are refused; the option is refused where it cannot apply."""
-    import torch
+    runs and exports hold its projections only and its fingerprint; words never seen in training are no `<unk>`: two of them give two
+    pictures (the GRU reads both as `<unk>`, the same picture); D's word classifier covers the training captions' pieces only; a model
+    loads wherever its weights are found and is refused with other weights; the option is refused where it cannot apply."""
+    import shutil, torch
     from safetensors import safe_open
     from deep_t2i.sentence import make_tiny_sentence_model, SENTENCE_ENV
     words = ['a', 'an', 'un', 'red', 'rouge', 'blue', 'bleu', 'green', 'vert', 'yellow', 'jaune', 'orange', 'purple', 'violet',
-             'square', 'carre', 'circle', 'cercle', 'triangle', 'crimson', '##s']
+             'square', 'carre', 'circle', 'cercle', 'triangle', 'crimson', 'scarlet', '##s', '.']
     tiny, other = make_tiny_sentence_model(tmp_path / 'st', words), make_tiny_sentence_model(tmp_path / 'st2', words, seed=1)
+    monkeypatch.delenv(SENTENCE_ENV, raising=False)
     (tmp_path / 'c.json').write_text(json.dumps({'width': 0.0625, 'min_ch': 8}))
     r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'damsm', '--epochs', 1, '--batch-size', 8, '--config', tmp_path / 'c.json',
                 '--sentence-model', tiny)
@@ -432,22 +434,36 @@ def test_sentence_encoder_option(shapes, tmp_path, monkeypatch):
     tok = json.loads((tmp_path / 'gan' / 'model.json').read_text())['tokenizer']
     assert tok['kind'] == 'sentence' and len(tok['sha']) == 16 and json.loads((tmp_path / 'gan' / 'config.json').read_text())['text_encoder'] == 'sentence'
 
+    from deep_t2i.core import config_from_dict
+    from deep_t2i.data_captions import captions_datasets
     from deep_t2i.inference import load_model
-    monkeypatch.setenv(SENTENCE_ENV, str(tiny))
-    m = load_model(tmp_path / 'gan')
+    m = load_model(tmp_path / 'gan')                                # found where it was trained from
+    tr, _, _ = captions_datasets(shapes, config_from_dict(cfg), m.tok, progress=False)
+    pieces = {i for caps in tr.df.captions for c in caps for i in m.tok.content_ids(m.tok.encode(c))}
+    head = torch.load(tmp_path / 'gan' / 'checkpoint.pt', map_location='cpu', weights_only=False)['state']['D']['word_head.weight']
+    assert head.shape[0] == len(pieces) + 1 < 30, (head.shape, len(pieces))   # the training captions' pieces (+ 'no word'), not the vocabulary
+    tr.classes = None                                               # as a folder without labels: a caption is its class
+    assert tr.item_class(0, m.tok.encode('A red square.')) == tr.item_class(0, m.tok.encode('a red square')) != tr.item_class(0, m.tok.encode('a blue square'))
     assert m.unknown_words('a crimson square') == [] and m.tok.words(m.tok.encode('a crimson square'))[1:-1] == ['a', 'crimson', 'square']
-    a, b = (torch.tensor(list(im.tobytes()), dtype=torch.float) for im in (m.generate('a crimson square', seed=0)[0], m.generate('a red square', seed=0)[0]))
-    assert (a - b).abs().mean() > 0.5, 'the unseen word does not change the picture'
+    a, b = (torch.tensor(list(im.tobytes()), dtype=torch.float) for im in (m.generate('a crimson square', seed=0)[0], m.generate('a scarlet square', seed=0)[0]))
+    assert (a - b).abs().mean() > 0.5, 'two words unseen in training give the same picture'
     r = run_cli('generate', '--model', tmp_path / 'gan', '--seed', 0, '--out', tmp_path / 'g.png', 'crimson squares')
-    assert r.returncode == 0 and 'unknown' not in r.stderr.lower(), r.stderr[-2000:]
+    assert r.returncode == 0 and 'warning' not in r.stderr, r.stderr[-2000:]
+    r = run_cli('generate', '--model', tmp_path / 'gan', '--seed', 0, '--out', tmp_path / 'g.png', 'a zq square')
+    assert r.returncode == 0 and "sentence encoder cannot spell 'zq' (read as [UNK])" in r.stderr, r.stderr[-2000:]
     r = run_cli('eval', '--model', tmp_path / 'gan', '--data', shapes, '--n', 16, '--no-fid', '--out', tmp_path / 'e.json')
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / 'e.json').read_text())['r_precision'] is not None
 
-    monkeypatch.setenv(SENTENCE_ENV, str(other))                   # the same format and name, other weights
+    moved = tmp_path / 'moved'
+    shutil.move(str(tiny), moved)                                   # the training folder is gone: the variable names where the weights are
+    monkeypatch.setenv(SENTENCE_ENV, str(other))                    # the same format, other weights
     r = run_cli('generate', '--model', tmp_path / 'gan', '--out', tmp_path / 'x.png', 'a red square')
-    assert r.returncode == 1 and 'holds other weights' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
-    r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'no', '--text-encoder', 'gru', '--sentence-model', tiny)
+    assert r.returncode == 2 and 'no folder here holds those weights' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    monkeypatch.setenv(SENTENCE_ENV, str(moved))
+    r = run_cli('generate', '--model', tmp_path / 'gan', '--seed', 0, '--out', tmp_path / 'y.png', 'a crimson square')
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run_cli('train', 'damsm', '--data', shapes, '--out', tmp_path / 'no', '--text-encoder', 'gru', '--sentence-model', moved)
     assert r.returncode == 2 and 'goes with --text-encoder sentence' in r.stderr, r.stderr[-2000:]
     r = run_cli('train', 'damsm', '--task', 'anime', '--data', shapes, '--out', tmp_path / 'no', '--text-encoder', 'sentence')
     assert r.returncode == 2 and 'free-text captions' in r.stderr, r.stderr[-2000:]
