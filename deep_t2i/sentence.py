@@ -104,10 +104,10 @@ class _BertLayer(nn.Module):
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
         self.ln1, self.ln2 = nn.LayerNorm(d, eps=eps), nn.LayerNorm(d, eps=eps)
         self.inner, self.out = nn.Linear(d, inner), nn.Linear(inner, d)
-    def forward(self, x, bias):                                              # x (B, T, d); bias (B, 1, 1, T): 0, or -inf at padding
+    def forward(self, x, keep):                                              # x (B, T, d); keep (B, 1, 1, T): False at padding
         B, T, d = x.shape
         q, k, v = (f(x).view(B, T, self.heads, -1).transpose(1, 2) for f in (self.q, self.k, self.v))
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=bias).transpose(1, 2).reshape(B, T, d)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep).transpose(1, 2).reshape(B, T, d)   # a boolean mask: any dtype under autocast
         x = self.ln1(x + self.o(a))
         return self.ln2(x + self.out(F.gelu(self.inner(x))))
 
@@ -125,8 +125,8 @@ class Bert(nn.Module):
         self.d, self.max_len = d, cfg['max_position_embeddings']
     def forward(self, ids, pad):
         x = self.ln(self.words(ids) + self.pos.weight[:ids.shape[1]] + self.types.weight[0])
-        bias = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float('-inf'))[:, None, None]
-        for layer in self.layers: x = layer(x, bias)
+        keep = ~pad[:, None, None]
+        for layer in self.layers: x = layer(x, keep)
         return x
 
 # %% ../nbs/03e_sentence.ipynb #5276bc8f
