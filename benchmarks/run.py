@@ -150,8 +150,10 @@ FOLD_HEADER = '## Generation before and after folding (bundled models)'
 
 def bench_fold(dev, quick, rows):
     """`generate` images/s of each bundled model as exported (spectral norm and BatchNorm as layers: `fold=False`), folded
-    (`fold_for_inference`, what `load_model` does, channels-last) and folded in the default memory format. The variants
-    take turns call by call, so load from other processes hits them alike; the fastest call counts (load only adds time)."""
+    (`fold_for_inference`, what `load_model` does, channels-last), folded in the default memory format, and folded and
+    compiled (`load_model(compile=True)`, as the server's `DEEP_T2I_COMPILE=1`; its load time, warm-up included, is
+    `compile_s`). The variants take turns call by call, so load from other processes hits them alike; the fastest call
+    counts (load only adds time)."""
     from deep_t2i.inference import load_model, BUNDLED, sample_noise
     from deep_t2i.core import PRETRAINED_DIR
     for name in BUNDLED:
@@ -159,18 +161,21 @@ def bench_fold(dev, quick, rows):
         cap = 'blue hair red eyes' if name == 'anime' else 'this bird has a red crown and blue wings'
         v = dict(exported=load_model(name, device=dev, fold=False), folded=load_model(name, device=dev), folded_nchw=load_model(name, device=dev))
         v['folded_nchw'].G.to(memory_format=torch.contiguous_format)
+        t = time.perf_counter(); v['compiled'] = load_model(name, device=dev, compile=True); compile_s = time.perf_counter() - t
+        if v['compiled']._gen is v['compiled'].G: raise SystemExit(f"compiling the {name} generator failed: see the warning above")
         noise = sample_noise(0, 4, v['folded'].cfg.noise_sz)
         diff = (v['folded']._run([cap] * 4, noise)[0] - v['exported']._run([cap] * 4, noise)[0]).abs().max().item()
         for batch in (1, 16 if name == 'anime' else 4):
             n = (3 if quick else 20) if batch == 1 else (2 if quick else 10)
             times = {k: [] for k in v}
-            for m in v.values(): m.generate(cap, seed=0, n=batch)                         # warm-up
+            for m in v.values(): m.generate(cap, seed=0, n=batch)                         # warm-up (the compiled one: this batch size's code)
             for _ in range(n):
                 for k, m in v.items():
                     t = time.perf_counter(); m.generate(cap, seed=0, n=batch); times[k].append(time.perf_counter() - t)
             ips = {k: batch / min(t) for k, t in times.items()}
             r = dict(model=name, batch=batch, calls=n, exported_img_s=ips['exported'], folded_img_s=ips['folded'], speedup=ips['folded'] / ips['exported'],
-                     folded_nchw_img_s=ips['folded_nchw'], channels_last_speedup=ips['folded'] / ips['folded_nchw'], max_abs_diff=diff)
+                     folded_nchw_img_s=ips['folded_nchw'], channels_last_speedup=ips['folded'] / ips['folded_nchw'], max_abs_diff=diff,
+                     compiled_img_s=ips['compiled'], compiled_speedup=ips['compiled'] / ips['exported'], compile_s=compile_s)
             rows.append(r); print(json.dumps(r), flush=True)
 
 
@@ -179,11 +184,13 @@ def fold_section(rows, cmd:str)->str:
 Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`. images/s of `generate` (text encoder, generator, PIL images),
 the fastest of `calls` calls per variant (the variants take turns; load from other processes only adds time).
 
-{table(rows, ['model', 'batch', 'calls', 'exported_img_s', 'folded_img_s', 'speedup', 'folded_nchw_img_s', 'channels_last_speedup', 'max_abs_diff']) if rows else 'no bundled model in this installation'}
+{table(rows, ['model', 'batch', 'calls', 'exported_img_s', 'folded_img_s', 'speedup', 'folded_nchw_img_s', 'channels_last_speedup', 'max_abs_diff', 'compiled_img_s', 'compiled_speedup', 'compile_s']) if rows else 'no bundled model in this installation'}
 `exported`: the generator as exported (spectral norm divides W by σ = uᵀWv at every call, BatchNorm a layer of its own); `folded`: what
 `load_model` gives (plain weights, BatchNorm folded into the convolution before it, channels-last memory format); `folded_nchw`: folded, in
 the default memory format. `speedup` = folded / exported; `channels_last_speedup` = folded / folded_nchw. `max_abs_diff`: the largest
-difference between folded and exported images in [-1, 1], same captions and noise (the tests hold it under 1e-4).
+difference between folded and exported images in [-1, 1], same captions and noise (the tests hold it under 1e-4). `compiled`: folded, then
+`torch.compile` (what `load_model(..., compile=True)` and the server with `DEEP_T2I_COMPILE=1` run); `compiled_speedup` = compiled / exported;
+`compile_s`: its load with the compile and the one-image warm-up (a first call of another batch size compiles again, inside the warm-up here).
 """
 
 
