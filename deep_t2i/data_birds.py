@@ -168,9 +168,8 @@ def birds_datasets(path, cfg:BirdsConfig, tok:WordTokenizer=None):
     te = df[df.split == 'test']
     if not len(tr): raise DeepT2IError(f"no training images in {path} (is birds/train/filenames.pickle empty?)")
     if tok is None and cfg.text_encoder == 'sentence':
-        from deep_t2i.sentence import SentenceTokenizer, warn_coverage
-        tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
-        warn_coverage(tok, (c for cs in tr.captions for c in cs), str(path))
+        from deep_t2i.sentence import sentence_tokenizer
+        tok = sentence_tokenizer(cfg, (c for cs in tr.captions for c in cs), str(path))
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len)
     return (BirdsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed), BirdsDataset(te, tok, cfg.img_size, False, cfg.seed), tok)
 

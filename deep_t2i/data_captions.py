@@ -402,9 +402,8 @@ def captions_datasets(path, cfg, tok:WordTokenizer=None, progress:bool=True)->tu
     labels = sorted(df.label.dropna().unique())
     classes = {l: k for k, l in enumerate(labels)} if labels and df.label.notna().all() else None
     if tok is None and cfg.text_encoder == 'sentence':
-        from deep_t2i.sentence import SentenceTokenizer, warn_coverage
-        tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
-        warn_coverage(tok, (c for cs in tr.captions for c in cs), str(path))
+        from deep_t2i.sentence import sentence_tokenizer
+        tok = sentence_tokenizer(cfg, (c for cs in tr.captions for c in cs), str(path))
     if tok is None: tok = WordTokenizer.build((c for cs in tr.captions for c in cs), cfg.min_word_freq, cfg.max_len, rule='unicode')
     kw = dict(square=cfg.square, background=cfg.background, classes=classes, cache_dir=image_cache_dir(path) if cfg.image_cache else None)
     return (CaptionsDataset(tr, tok, cfg.img_size, cfg.flip, cfg.seed, **kw), CaptionsDataset(te, tok, cfg.img_size, False, cfg.seed, **kw), tok)

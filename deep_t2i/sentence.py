@@ -14,8 +14,8 @@ from .model import TextEncoder
 
 # %% auto #0
 __all__ = ['SENTENCE_ENV', 'SENTENCE_PACKAGE', 'sentence_package_dir', 'sentence_model_dir', 'basic_words', 'WordPiece', 'Bert',
-           'load_bert', 'make_tiny_sentence_model', 'SentenceTokenizer', 'warn_coverage', 'SentenceEncoder',
-           'make_text_encoder']
+           'load_bert', 'make_tiny_sentence_model', 'SentenceTokenizer', 'warn_coverage', 'sentence_tokenizer',
+           'SentenceEncoder', 'make_text_encoder']
 
 # %% ../nbs/03e_sentence.ipynb #a709cf70
 SENTENCE_ENV = 'DEEP_T2I_SENTENCE_MODEL'
@@ -248,6 +248,13 @@ def warn_coverage(tok:SentenceTokenizer, captions, where:str='')->dict:
         warnings.warn(f"{where}: {c['cut']:.0%} of {c['n']} training captions are longer than max_len {tok.max_len} word pieces and are cut: a larger max_len in the DAMSM's --config keeps them whole")
     return c
 
+# %% ../nbs/03e_sentence.ipynb #fd00c201
+def sentence_tokenizer(cfg:BaseConfig, captions, where:str='')->SentenceTokenizer:
+    "The `SentenceTokenizer` of `cfg` (its `sentence_model`, `max_len`) for a new run, checked on its training `captions` (`warn_coverage`)."
+    tok = SentenceTokenizer(cfg.sentence_model, cfg.max_len)
+    warn_coverage(tok, captions, where)
+    return tok
+
 # %% ../nbs/03e_sentence.ipynb #5358ac9a
 class SentenceEncoder(nn.Module):
     "The `TextEncoder` interface on a frozen pretrained BERT: ids (B, T), lengths (B,) -> words (B, D, T) (zeros at padding), sentence (B, D). Only the two projections are parameters."
@@ -256,7 +263,7 @@ class SentenceEncoder(nn.Module):
         self.__dict__['bert'] = load_bert(folder)            # not a submodule: outside parameters(), state_dict() and DDP
         self.proj_words, self.proj_sent = nn.Linear(self.bert.d, emb_sz), nn.Linear(self.bert.d, emb_sz)
         self.emb_sz = emb_sz
-    def _apply(self, fn, recurse=True):                     # .to(), .cuda(), .double(), ... move the BERT too
+    def _apply(self, fn, recurse=True):                     # .to(device), .double(), ...: the BERT moves with the module
         self.bert._apply(fn, recurse)
         return super()._apply(fn, recurse)
     @torch.no_grad()
