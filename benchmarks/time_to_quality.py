@@ -28,6 +28,7 @@ CONFIGS = {
     'old': {k: v for k, v in PRESETS['classic'].items() if PRESETS['small'].get(k) != v},   # preset 'classic': the recipe before the faster options
     'new': {},                                                         # the small preset as it is now
     'nearest': {'upsample': 'nearest'},                                # the small preset with the original's upsampling (repeated pixels: a grid)
+    'vision': {'vision_d': 1.0},                                       # the small preset with the vision discriminator (frozen Inception features, deep_t2i.vision_d)
 }
 
 def machine():

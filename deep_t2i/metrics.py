@@ -21,8 +21,8 @@ from .spectrum import PowerSpectrum, spectrum_gap
 
 
 # %% auto #0
-__all__ = ['FIDFeatures', 'frechet_distance', 'eval_captions', 'judge_damsm_of', 'evaluate', 'mean_pairwise_l1', 'seed_diversity',
-           'report_markdown']
+__all__ = ['FIDFeatures', 'frechet_distance', 'eval_captions', 'judge_damsm_of', 'fid_caveats', 'evaluate', 'mean_pairwise_l1',
+           'seed_diversity', 'report_markdown']
 
 # %% ../nbs/06c_metrics.ipynb #43c8eafc
 class FIDFeatures:
@@ -102,6 +102,14 @@ def judge_damsm_of(path, model)->tuple:
     if same: warnings.warn(f"the judge DAMSM {p} is the one that trained {model.name}: its R-precision is the model's own, not an outside reader's")
     return cfg, tok, m, same
 
+def fid_caveats(cfg:BaseConfig, n_test:int)->list:
+    "What a reader of a model's FID must know: too few test images to be stable; a generator trained against the features of the Inception FID uses (`vision_d`)."
+    out = []
+    if n_test < 1000: out.append(f"FID against {n_test} test images is unstable (thousands are needed; the field uses 10k-30k): compare it only between models on the same data")
+    if cfg.vision_d > 0: out.append("FID flatters this model: its generator was trained against features of the Inception that FID uses (vision_d); "
+                                    "compare it by label or attribute accuracy, the judge DAMSM's R-precision and the spectrum")
+    return out
+
 def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bool=True, fid:bool=True,
              judge:tuple=None,         # an `attribute_judge` (own data: `label_judge`) of `data` made earlier (the same judge for many models)
              judge_damsm=None)->dict:  # a DAMSM run (or its damsm.safetensors) trained apart from the model's: R-precision by encoders that did not train the generator
@@ -173,9 +181,8 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
                                                f"no attribute labels in {data} (attributes.csv)")
     if task == 'captions' and report['label_accuracy'] is None:
         report['label_accuracy_reason'] = f"not every picture in {data} has a label (label accuracy needs a label column filled on every picture)"
-    if ff is not None and len(test) < 1000:
-        msg = f"FID against {len(test)} test images is unstable (thousands are needed; the field uses 10k-30k): compare it only between models on the same data"
-        warnings.warn(msg); report['warnings'] = [msg]
+    if ff is not None:
+        for msg in fid_caveats(model.cfg, len(test)): warnings.warn(msg); report.setdefault('warnings', []).append(msg)
     report['diversity'] = seed_diversity(model, caps, test, seed=seed)
     return report
 

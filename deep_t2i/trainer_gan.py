@@ -17,6 +17,8 @@ from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
 from .export import save_model_files
 from .train import Trainer, EMA, eager_calls, compile_module
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
+from .damsm import inception_backbone
+from .vision_d import VisionDiscriminator, vision_d_loss, vision_g_loss
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy',
@@ -50,7 +52,7 @@ def g_term(logits, kind:str='bce'):
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
     def build_networks(self):
-        "G, D (with a word classifier over the words of `word_columns` when `cfg.d_words`), the EMA of G, both optimizers and the gradient scaler, on `self.device`."
+        "G, D (with a word classifier over the words of `word_columns` when `cfg.d_words`), the EMA of G, the vision discriminator when `cfg.vision_d` (`VD`, else None), their optimizers and the gradient scaler, on `self.device`."
         cfg = self.cfg
         self.word_cols = self.word_columns().to(self.device)
         n_words = int(self.word_cols.max()) + 1 if cfg.d_words > 0 else 0
@@ -60,10 +62,15 @@ class GANSteps:
         self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=tuple(cfg.betas))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
+        self.VD = self.VD_ddp = self.vision_fake = None
+        if cfg.vision_d > 0:                                  # its heads learn at D's rate; the Inception stays frozen
+            self.VD = self.VD_ddp = VisionDiscriminator(cfg, getattr(self, 'inception_weights', None)).to(self.device)
+            power_iteration_per_step(self.VD)
+            self.opt_vd = torch.optim.Adam(self.VD.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
         self.scaler = grad_scaler(self.device, cfg.amp)
 
     def compile_parts(self)->list:
-        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The EMA copy, used for samples and exports, stays eager."
+        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is, as does the vision discriminator's). The EMA copy, used for samples and exports, stays eager."
         parts = {'G': self.G, 'D': self.D if self.cfg.ma_gp == 0 else None, 'the DAMSM image encoder': None if self.damsm.image.frozen else self.damsm.image}
         for m in parts.values():
             if m is not None: compile_module(m)
@@ -82,8 +89,10 @@ class GANSteps:
     def train_step(self, batch):
         cfg = self.cfg
         step_spectral_norm(self.G); step_spectral_norm(self.D)      # once a step, before the forward passes (see `power_iteration_per_step`)
+        if self.VD is not None: step_spectral_norm(self.VD)
         real, ids, lens, cls, words, sent, fakes = self.encode_batch(batch)
         d_loss = self.d_step(real, fakes, sent, cls, ids)
+        vd_loss = self.vision_d_step(real[-1], fakes[-1], sent, cls) if self.VD is not None else None
         adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
         g_loss = adv + cfg.lambda_damsm * damsm_loss
         if cfg.mode_seek > 0: g_loss = g_loss + cfg.mode_seek * self.mode_seek_loss(fakes[-1], self.noise, words, sent, ids)
@@ -91,7 +100,8 @@ class GANSteps:
         self.scaler.scale(g_loss).backward(); self.scaler.step(self.opt_g)
         self.scaler.update()
         self.ema.update(self.G)
-        return dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm_loss=damsm_loss.detach())
+        out = dict(d_loss=d_loss.detach(), g_loss=g_loss.detach(), damsm_loss=damsm_loss.detach())
+        return out if vd_loss is None else dict(out, vision_d_loss=vd_loss.detach())
 
     def d_step(self, real:list, fakes:list, sent, cls, ids=None):
         "One discriminator update (real, fakes and mismatched captions, each seen through `cfg.diffaug`) plus the MA-GP and the word classifier on the captions `ids`; returns L_D."
@@ -110,6 +120,19 @@ class GANSteps:
         self.scaler.scale(d_loss).backward(); self.scaler.step(self.opt_d)
         return d_loss
 
+    def vision_d_step(self, real, fake, sent, cls):
+        "One update of the vision discriminator's heads on the first `vision_n` real and generated pictures (largest scale); returns its loss. The generated pictures' features are kept, with their graph, for G's term (`g_losses`): the frozen network runs on them once a step."
+        n = self.cfg.vision_n or real.shape[0]
+        real, fake, sent, cls = real[:n], fake[:n], sent[:n], cls[:n]
+        n, wrong, differs = real.shape[0], sent.roll(1, 0), (cls != cls.roll(1, 0)).float()
+        with autocast(self.device, self.cfg.amp):
+            f_real, self.vision_fake = self.VD.features(real.detach()), self.VD.features(fake)
+            u, c, w = self.VD_ddp([torch.cat([r, f.detach()]) for r, f in zip(f_real, self.vision_fake)], sent.repeat(2, 1), wrong.repeat(2, 1))
+            loss = vision_d_loss(u[:n], c[:n], w[:n], u[n:], c[n:], differs)   # the wrong-caption logits of generated pictures are not used
+        self.opt_vd.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward(); self.scaler.step(self.opt_vd)
+        return loss
+
     def ma_gp(self, logits, inputs:list, p:float=6.):
         "DF-GAN's matching-aware zero-centred gradient penalty: mean over images of |d logits / d (image pyramid, sentence)|^p."
         grads = torch.autograd.grad(self.scaler.scale(logits.float().sum()), inputs, create_graph=True)
@@ -118,14 +141,23 @@ class GANSteps:
         return norm.pow(p).mean()
 
     def g_losses(self, fakes:list, ids, lens, cls, words, sent)->tuple:
-        "(adversarial, DAMSM) terms of L_G. D is called bare and frozen: its weights get no gradient (nor a DDP all-reduce)."
-        self.D.requires_grad_(False)
+        "(adversarial, DAMSM) terms of L_G; the adversarial one includes the vision discriminator's, weighted by `vision_d`. D and VD are called bare and frozen: their weights get no gradient (nor a DDP all-reduce)."
+        cfg, VD = self.cfg, self.VD
+        for m in (self.D, VD):
+            if m is not None: m.requires_grad_(False)
         try:
-            with autocast(self.device, self.cfg.amp):
-                u_fake, c_fake, _, *w_fake = self.D(diff_augment(fakes, self.cfg.diffaug), sent, with_words=self.cfg.d_words > 0)
+            with autocast(self.device, cfg.amp):
+                u_fake, c_fake, _, *w_fake = self.D(diff_augment(fakes, cfg.diffaug), sent, with_words=cfg.d_words > 0)
                 damsm_loss, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
-        finally: self.D.requires_grad_(True)
-        adv = g_term(u_fake, self.cfg.gan_loss) + g_term(c_fake, self.cfg.gan_loss)
+                if VD is not None:
+                    feats = self.vision_fake or VD.features(fakes[-1][:cfg.vision_n or None])   # `vision_d_step`'s, else computed here
+                    v_u, v_c, _ = VD(feats, sent[:feats[0].shape[0]])
+        finally:
+            self.vision_fake = None
+            for m in (self.D, VD):
+                if m is not None: m.requires_grad_(True)
+        adv = g_term(u_fake, cfg.gan_loss) + g_term(c_fake, cfg.gan_loss)
+        if VD is not None: adv = adv + cfg.vision_d * vision_g_loss(v_u, v_c)
         if w_fake: adv = adv + self.cfg.d_words * self.word_loss(w_fake[0], ids)
         return adv, damsm_loss.float()
 
@@ -196,7 +228,7 @@ class GANSamples:
 # %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4
 class GANTrainer(GANSteps, GANSamples, Trainer):
     "Train the generator and discriminator; samples and export use the EMA generator."
-    plot_keys, COMPILE_KIND = ['d_loss', 'g_loss', 'damsm_loss'], 'gan'
+    plot_keys, COMPILE_KIND = ['d_loss', 'g_loss', 'damsm_loss', 'vision_d_loss'], 'gan'
     def __init__(self, cfg:BaseConfig, data, damsm_run, out, resume:bool=False, progress:bool=True, inception_weights=None):
         damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
         if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
@@ -205,8 +237,9 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
             shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
         cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared}, damsm_sha=damsm_fingerprint(damsm_run))   # the text side is the DAMSM's
+        if cfg.vision_d > 0: cfg = cfg.replace(vision_net=inception_backbone(inception_weights).net_id)   # recorded: resuming on another network is refused
         super().__init__(cfg, out, resume, progress)
-        self.data, self.damsm_path = data, str(damsm_run)
+        self.data, self.damsm_path, self.inception_weights = data, str(damsm_run), inception_weights
 
     def check_resume_config(self, saved:dict):
         "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one), then its recipe as every run."
@@ -231,13 +264,16 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         if not self.distributed: return
         if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
         self.G_ddp, self.D_ddp = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
+        if self.VD is not None: self.VD_ddp = nn.parallel.DistributedDataParallel(self.VD)   # its heads only: the Inception is outside the module tree
 
     def state(self):
-        return dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
-                    opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
+        sd = dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
+                  opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
+        return sd if self.VD is None else dict(sd, VD=self.VD.state_dict(), opt_vd=self.opt_vd.state_dict())   # the heads, not the Inception
     def load_state(self, sd):
         self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
         self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.load_scaler(sd.get('scaler'))
+        if self.VD is not None: self.VD.load_state_dict(sd['VD']); self.opt_vd.load_state_dict(sd['opt_vd'])
 
 # %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
 @torch.no_grad()

@@ -1,7 +1,8 @@
 """Run under `torchrun --nproc_per_node=2` by tests/test_ddp.py: train, then write this rank's parameter hash.
 
     ddp_script.py damsm DATA OUT                      one DAMSM epoch: its end-of-epoch validation runs under DDP
-    ddp_script.py gan DATA OUT STEPS [resume]         GAN steps (MA-GP on: its gradient penalty differentiates through the DDP-wrapped D)
+    ddp_script.py gan DATA OUT STEPS [resume]         GAN steps (MA-GP on: its gradient penalty differentiates through the DDP-wrapped D;
+                                                      the vision discriminator on: its heads are DDP-wrapped too)
 """
 import hashlib, json, sys
 from pathlib import Path
@@ -30,7 +31,7 @@ if what == 'damsm':
 else:
     from deep_t2i.trainer_gan import GANTrainer
     steps, resume = int(sys.argv[4]), len(sys.argv) > 5 and sys.argv[5] == 'resume'
-    t = GANTrainer(cfg.replace(ma_gp=2.0), data, out.parent / 'damsm', out, resume=resume, progress=False).fit(max_steps=steps)
-    h, extra = param_hash(t.G, t.D, t.ema.module), {}
+    t = GANTrainer(cfg.replace(ma_gp=2.0, vision_d=0.5, vision_size=64, vision_n=4), data, out.parent / 'damsm', out, resume=resume, progress=False).fit(max_steps=steps)
+    h, extra = param_hash(t.G, t.D, t.ema.module, t.VD), {}
 (out / f'hash{get_rank()}.json').write_text(json.dumps(dict(hash=h, step=t.step, **extra)))
 close_distributed()

@@ -1,5 +1,5 @@
 """Two processes under torchrun (gloo, CPU): both ranks end with identical parameters, for both trainers (the GAN with
-MA-GP, whose penalty differentiates through the DDP-wrapped D), the DAMSM's validation runs under DDP with each rank
+MA-GP, whose penalty differentiates through the DDP-wrapped D, and the vision discriminator, whose heads learn under DDP too), the DAMSM's validation runs under DDP with each rank
 encoding a share, and a run resumed under DDP (rank 0 reads the checkpoint and sends it) ends where an uninterrupted one does."""
 import json, os, subprocess
 import pytest
@@ -20,7 +20,7 @@ def test_ranks_agree_and_resume_under_ddp(anime_data, tmp_path):
     assert h[0]['validated'] == [h[0]['r_precision']] and h[1]['validated'] == []   # the epoch's R-precision, as one process computes it; logged by rank 0
     torchrun('gan', anime_data, tmp_path / 'a', 4)
     a = hashes(tmp_path / 'a')
-    assert a[0] == a[1] and a[0]['step'] == 4                            # GAN (MA-GP on): G, D and the EMA agree across ranks
+    assert a[0] == a[1] and a[0]['step'] == 4                            # GAN (MA-GP and vision D on): G, D, the EMA and the vision heads agree across ranks
     torchrun('gan', anime_data, tmp_path / 'b', 2)
     torchrun('gan', anime_data, tmp_path / 'b', 4, 'resume')
     b = hashes(tmp_path / 'b')
