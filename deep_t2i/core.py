@@ -59,7 +59,7 @@ class BaseConfig:
     g_padding:str = 'zeros'      # how G's 3x3 convolutions pad the picture's borders: 'zeros' (the original's), 'replicate' or 'reflect'
     vision_d:float = 0.0         # > 0: weight in L_G of a second discriminator on frozen pretrained features (Vision-aided GAN, Projected GAN): small trained heads on the Inception's Mixed_5d and Mixed_6b (see `deep_t2i.vision_d`)
     vision_size:int = 128        # vision_d: the size at which the Inception sees the pictures
-    vision_n:int = 16            # vision_d: how many pictures of each batch it sees (0: all)
+    vision_n:int = 16            # vision_d: how many pictures of each process's batch it sees (0: all; under DDP each process takes its own)
     vision_aug:str = 'translation'   # vision_d: DiffAugment policy for what it sees ('' = none)
     vision_net:str = ''          # vision_d: which image network it used (set by the GAN trainer; resuming on another is refused)
     # DAMSM

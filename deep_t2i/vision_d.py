@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .layers import sn_conv, sn_linear, diff_augment
-from .damsm import inception_backbone
+from .damsm import inception_backbone, inception_net_id
 
 # %% auto #0
 __all__ = ['VISION_TAPS', 'VISION_CHANNELS', 'VisionHead', 'VisionDiscriminator', 'vision_d_loss', 'vision_g_loss']
@@ -31,10 +31,13 @@ class VisionHead(nn.Module):
 
 # %% ../nbs/03f_vision_d.ipynb #3db2e07e
 class VisionDiscriminator(nn.Module):
-    "A frozen Inception (outside the module tree) and a `VisionHead` per tap. `features(images)`: the taps' features; `forward(features, sent, wrong=None)`: (unconditional, caption, wrong-caption) logits (B, positions), the last None without `wrong`."
-    def __init__(self, cfg:BaseConfig, inception_weights=None):
+    "A frozen Inception (outside the module tree; `net`: one already loaded, e.g. the DAMSM's, else `inception_backbone`) and a `VisionHead` per tap. `features(images)`: the taps' features; `forward(features, sent, wrong=None)`: (unconditional, caption, wrong-caption) logits (B, positions), the last None without `wrong`."
+    def __init__(self, cfg:BaseConfig, inception_weights=None, net=None):
         super().__init__()
-        self.__dict__['net'] = inception_backbone(inception_weights)   # not a submodule: outside parameters(), state_dict(), the optimizer and DDP
+        if net is None:
+            try: net = inception_backbone(inception_weights)
+            except DeepT2IError as e: raise DeepT2IError(f"vision_d needs an Inception network: {e}; or set vision_d to 0") from None
+        self.__dict__['net'] = net                      # not a submodule: outside parameters(), state_dict(), the optimizer and DDP
         self.net_id, self.size, self.aug = self.net.net_id, cfg.vision_size, cfg.vision_aug
         self.heads = nn.ModuleList([VisionHead(c, cfg.emb_sz) for c in VISION_CHANNELS])
     def _apply(self, fn, recurse=True):                  # .to(device), .half(), ...: the network moves with the heads
