@@ -72,7 +72,7 @@ class GANSteps:
         self.scaler = grad_scaler(self.device, cfg.amp)
 
     def compile_parts(self)->list:
-        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is, as does the vision discriminator's). The vision discriminator stays eager (its network runs as loaded; `--compile auto` is not measured with it and stays eager). The EMA copy, used for samples and exports, stays eager."
+        "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The vision discriminator stays eager (its network runs as loaded; `--compile auto` is not measured with it and stays eager). The EMA copy, used for samples and exports, stays eager."
         parts = {'G': self.G, 'D': self.D if self.cfg.ma_gp == 0 else None, 'the DAMSM image encoder': None if self.damsm.image.frozen else self.damsm.image}
         for m in parts.values():
             if m is not None: compile_module(m)

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .layers import sn_conv, sn_linear, diff_augment
-from .damsm import inception_backbone, inception_net_id
+from .damsm import inception_backbone
 
 # %% auto #0
 __all__ = ['VISION_TAPS', 'VISION_CHANNELS', 'VisionHead', 'VisionDiscriminator', 'vision_d_loss', 'vision_g_loss']
