@@ -33,7 +33,7 @@ def pixel_keys(x:torch.Tensor)->list:
     return [hashlib.blake2b(xc[i].view(torch.uint8).numpy().tobytes(), digest_size=16).digest() for i in range(len(xc))]
 
 def shrink(x, size:int, tf:bool=False):
-    "Pictures resized to `size` for an Inception: at 299 as before (`tf`: the TF-FID protocol's resize, which FID is defined with); to a smaller size with antialiasing, so that every pixel counts (a plain bilinear 256 -> 64 reads a quarter of the columns)."
+    "Pictures resized to `size` for an Inception: at 299 as before (`tf`: the TF-FID protocol's resize, which FID is defined with); to a smaller size with antialiasing, so that every pixel counts (a plain bilinear 256 -> 64 reads half of the columns)."
     return resize(x, size, antialias=True) if size < 299 and x.shape[-1] > size else resize(x, size, tf=tf)
 
 def taps_forward(layers, x, size:int)->tuple:
