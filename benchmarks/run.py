@@ -7,6 +7,8 @@ resolution (ratio), G GFLOP per image; GAN training-step throughput against a DC
 (single image and a batch); generation with the bundled models as exported vs folded for inference (`--only fold` runs
 just that and replaces its section in --out); with `--only compile`, the training steps eager vs compiled (cold and cached
 compile, and the generator alone compiled; not part of a full run: ~15 minutes on 2 cores); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
+With `--only original --original PATH` (a checkout of cwza/deep_t2i; not part of a full run, as it needs that checkout): the full
+preset's generator side by side with the original's own generator classes, generation and a training forward and backward.
 """
 import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
@@ -239,6 +241,86 @@ within the steps a run has left.
 """
 
 
+ORIGINAL_HEADER = '## Generators side by side with the original'
+
+def load_original(path):
+    """The model module of a checkout of the original project (cwza/deep_t2i: `git clone https://github.com/cwza/deep_t2i`), imported
+    under another package name so that it does not shadow ours. Its module imports `transformers` for the ALBERT tokenizer, which its
+    generators never use: a stand-in module is put in its place when transformers is not installed."""
+    import importlib.util, types
+    pkg = Path(path) / 'deep_t2i'
+    if not (pkg / 'model.py').exists(): raise SystemExit(f"--original {path}: no deep_t2i/model.py there (give a checkout of cwza/deep_t2i)")
+    if importlib.util.find_spec('transformers') is None: sys.modules['transformers'] = types.SimpleNamespace(AutoModel=None)
+    spec = importlib.util.spec_from_file_location('original_t2i', pkg / '__init__.py', submodule_search_locations=[str(pkg)])
+    mod = importlib.util.module_from_spec(spec); sys.modules['original_t2i'] = mod; spec.loader.exec_module(mod)
+    import builtins, importlib, numpy
+    had = hasattr(builtins, 'np'); builtins.np = numpy          # its torch_utils reads `np` from fastcore's star import, which no longer gives it
+    try: return importlib.import_module('original_t2i.model')
+    finally:
+        if not had: del builtins.np
+
+def bench_original(dev, quick, rows, path):
+    """The full preset's generator (the original's layout) against the original's own generator class, built from its code in this
+    process, same sizes and inputs: generation (eval mode, no gradient; ours as exported, folded as `load_model` gives it, and folded
+    and compiled) and a training forward and backward (train mode). The variants take turns call by call; the fastest call counts."""
+    from deep_t2i.fold import fold_for_inference
+    orig = load_original(path)
+    torch.manual_seed(0)
+    for task, cls in (('anime', orig.Anime_G), ('birds', orig.Birds_G)):
+        cfg = get_config(task, 'full'); T, D, Z = cfg.max_len, cfg.emb_sz, cfg.noise_sz
+        theirs, ours = cls(D, Z).to(dev), Generator(cfg).to(dev)
+        ex = (torch.randn(1, Z), torch.randn(1, D, T), torch.randn(1, D), torch.zeros(1, T, dtype=torch.bool))
+        folded = channels_last(fold_for_inference(ours.eval(), *[x.to(dev) for x in ex]))
+        compiled = torch.compile(folded)
+        for B in (1, 8):
+            z, w, s = torch.randn(B, Z, device=dev), torch.randn(B, D, T, device=dev), torch.randn(B, D, device=dev)
+            mask = torch.zeros(B, T, dtype=torch.bool, device=dev)
+            wt = w.transpose(1, 2).contiguous()                                    # the original takes words as (B, T, D)
+            gen = dict(original=lambda: theirs(s, z, wt, mask)[-1], exported=lambda: ours(z, w, s, mask)[0][-1],
+                       folded=lambda: folded(z, w, s, mask)[0][-1], compiled=lambda: compiled(z, w, s, mask)[0][-1])
+            theirs.eval(); ours.eval()
+            n = (2 if quick else (5 if task == 'birds' else 20))
+            with torch.no_grad():
+                t0 = time.perf_counter(); gen['compiled'](); compile_s = time.perf_counter() - t0
+                times = {k: [] for k in gen}
+                for f in gen.values(): f()
+                for _ in range(n):
+                    for k, f in gen.items():
+                        t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+            ips = {k: B / min(t) for k, t in times.items()}
+            r = dict(task=task, mode='generation', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
+                     ratio=ips['exported'] / ips['original'], folded_img_s=ips['folded'], folded_ratio=ips['folded'] / ips['original'],
+                     compiled_img_s=ips['compiled'], compiled_ratio=ips['compiled'] / ips['original'], compile_s=compile_s)
+            rows.append(r); print(json.dumps(r), flush=True)
+        B = 8; n = 2 if quick else (3 if task == 'birds' else 8)
+        z, w, s = torch.randn(B, Z, device=dev), torch.randn(B, D, T, device=dev), torch.randn(B, D, device=dev)
+        mask = torch.zeros(B, T, dtype=torch.bool, device=dev); wt = w.transpose(1, 2).contiguous()
+        theirs.train(); ours.train(); ours_cl = channels_last(ours)                  # as GANTrainer trains it
+        fb = dict(original=lambda: theirs(s, z, wt, mask)[-1].mean().backward(), exported=lambda: ours_cl(z, w, s, mask)[0][-1].mean().backward())
+        times = {k: [] for k in fb}
+        for f in fb.values(): f()
+        for _ in range(n):
+            for k, f in fb.items():
+                t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+        ips = {k: B / min(t) for k, t in times.items()}
+        r = dict(task=task, mode='training fwd+bwd', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
+                 ratio=ips['exported'] / ips['original'])
+        rows.append(r); print(json.dumps(r), flush=True)
+
+def original_section(rows, cmd:str)->str:
+    return f"""{ORIGINAL_HEADER}
+Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`. The full preset's generator (`arch='original'`) and the
+original's own `Anime_G` / `Birds_G` built from its code (cwza/deep_t2i at its last commit) in this process, same sizes, random weights
+and inputs (noise 512, words of the preset's length). images/s, the fastest of `calls` calls per variant; the variants take turns.
+
+{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s'])}
+`generation`: eval mode, no gradient. `ours`: our generator as exported (spectral norm and BatchNorm as layers, as the original runs
+its own); `folded`: what `load_model` generates with (spectral norm removed, BatchNorm folded into the convolution before it,
+channels-last); `compiled`: folded, then `torch.compile` (`load_model(compile=True)`; `compile_s`: its first call). `ratio` = ours /
+original. `training fwd+bwd`: train mode, one forward and backward of the last image's mean; ours channels-last as `GANTrainer` runs it.
+"""
+
+
 def put_section(path, header:str, body:str):
     "Replace the section of file `path` that starts with `header` (up to the next '## ') by `body`; a new one goes before the evaluation section."
     old, body = Path(path).read_text() if Path(path).exists() else '', body.rstrip('\n') + '\n\n'
@@ -300,7 +382,8 @@ def table(rows, cols):
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md'))
-    ap.add_argument('--only', choices=['fold', 'compile'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~15 min on 2 cores)'); a = ap.parse_args()
+    ap.add_argument('--original', default=os.environ.get('DEEP_T2I_ORIGINAL'), help='a checkout of cwza/deep_t2i, for --only original')
+    ap.add_argument('--only', choices=['fold', 'compile', 'original'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~15 min on 2 cores)'); a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, train, inf, ev, srv = [], [], [], [], []
     cmd = 'python benchmarks/run.py' + ' '.join([''] + sys.argv[1:])
@@ -308,6 +391,10 @@ def main():
     if a.only == 'fold':
         bench_fold(dev, a.quick, fold); md = fold_section(fold, cmd)
         put_section(a.out, FOLD_HEADER, md); print(md); return
+    if a.only == 'original':
+        if not a.original: raise SystemExit("--only original needs --original PATH: a checkout of cwza/deep_t2i (git clone https://github.com/cwza/deep_t2i)")
+        rows = []; bench_original(dev, a.quick, rows, a.original); md = original_section(rows, cmd)
+        put_section(a.out, ORIGINAL_HEADER, md); print(md); return
     if a.only == 'compile':
         rows = []; bench_compile(dev, a.quick, rows); md = compile_section(rows, cmd)
         put_section(a.out, COMPILE_HEADER, md); print(md); return
