@@ -11,11 +11,14 @@ import torch.nn as nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import _SpectralNorm
 from torch.nn.modules.batchnorm import _BatchNorm
+from .layers import SNConv2d, SNLinear
 
 # %% auto #0
-__all__ = ['FOLDABLE', 'RESHAPES', 'remove_spectral_norm', 'bn_pairs', 'fold_bn', 'fold_for_inference']
+__all__ = ['PLAIN', 'FOLDABLE', 'RESHAPES', 'remove_spectral_norm', 'bn_pairs', 'fold_bn', 'fold_for_inference']
 
 # %% ../nbs/03d_fold.ipynb #48ecda46
+PLAIN = {SNConv2d: nn.Conv2d, SNLinear: nn.Linear}          # spectral-norm layers' classes -> the plain layer they become
+
 def remove_spectral_norm(model:nn.Module)->int:
     "Put `model` in eval mode and replace each spectral-norm weight by the plain weight W/σ it computes (σ from the stored u, v); returns how many."
     model.eval()                                                    # eval: no power iteration, u and v stay as stored
@@ -25,6 +28,7 @@ def remove_spectral_norm(model:nn.Module)->int:
         if not all(isinstance(p, _SpectralNorm) for p in m.parametrizations.weight): continue
         w, grad = m.weight.detach().clone(), m.parametrizations.weight.original.requires_grad   # W / sigma
         base = parametrize.type_before_parametrizations(m)
+        base = PLAIN.get(base, base)                                # SNConv2d -> Conv2d: nothing left to decide at each call
         del m._modules['parametrizations']
         m.__class__ = base                                          # this module's class only, never a shared one
         m.weight = nn.Parameter(w, requires_grad=grad)

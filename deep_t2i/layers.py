@@ -7,22 +7,60 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm, _SpectralNorm
+from torch.nn.utils import parametrize
 
 # %% auto #0
-__all__ = ['UPSAMPLES', 'PADDINGS', 'DIFFAUG_OPS', 'sn_conv', 'sn_linear', 'spectral_norms', 'power_iteration_per_step',
-           'step_spectral_norm', 'SentenceAffine', 'upsample2', 'UpBlock', 'DownBlock', 'set_padding', 'SelfAttention',
-           'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage',
-           'OriginalDownStage', 'diffaug_ops', 'diff_augment']
+__all__ = ['UPSAMPLES', 'PADDINGS', 'DIFFAUG_OPS', 'sn_sigma', 'scales_output', 'SNConv2d', 'SNLinear', 'sn_conv', 'sn_linear',
+           'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm', 'SentenceAffine', 'upsample2', 'UpBlock',
+           'DownBlock', 'set_padding', 'SelfAttention', 'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb',
+           'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops', 'diff_augment']
 
-# %% ../nbs/02_layers.ipynb #207c890b
+# %% ../nbs/02_layers.ipynb #f4c627f8
+def sn_sigma(mod:nn.Module)->tuple:
+    "(W, σ) of a layer with a spectral-norm weight: the raw weight and σ = uᵀWv, after the power iteration PyTorch's parametrization runs in training mode (the same steps on the same vectors)."
+    P = mod.parametrizations.weight
+    W, sn = P.original, P[0]
+    wm = sn._reshape_weight_to_matrix(W)
+    if sn.training: sn._power_method(wm, sn.n_power_iterations)
+    u, v = sn._u.clone(memory_format=torch.contiguous_format), sn._v.clone(memory_format=torch.contiguous_format)
+    return W, torch.vdot(u, torch.mv(wm, v))
+
+# %% ../nbs/02_layers.ipynb #d478e0cf
+def scales_output(mod:nn.Module, out_numel:int)->bool:
+    "Whether layer `mod` should divide its output (`out_numel` numbers) by σ rather than its weight: its weight has a spectral norm (alone) and the output is the smaller."
+    if not parametrize.is_parametrized(mod, 'weight'): return False
+    P = mod.parametrizations.weight
+    return len(P) == 1 and isinstance(P[0], _SpectralNorm) and out_numel < P.original.numel()
+
+# %% ../nbs/02_layers.ipynb #cf7cc4cd
+class SNConv2d(nn.Conv2d):
+    "`Conv2d` that, with a spectral-norm weight, computes conv(x, W)/σ where the output is smaller than W, conv(x, W/σ) elsewhere (without one: a plain `Conv2d`)."
+    def forward(self, x):
+        if x.dim() != 4: return super().forward(x)
+        n = x.shape[0] * self.out_channels * (x.shape[2] // self.stride[0]) * (x.shape[3] // self.stride[1])
+        if not scales_output(self, n): return super().forward(x)
+        W, s = sn_sigma(self)
+        y = self._conv_forward(x, W, None) / s
+        return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
+
+# %% ../nbs/02_layers.ipynb #770d8dbc
+class SNLinear(nn.Linear):
+    "`Linear` that, with a spectral-norm weight, computes (xWᵀ)/σ where the output is smaller than W, x(W/σ)ᵀ elsewhere (without one: a plain `Linear`)."
+    def forward(self, x):
+        if not scales_output(self, x.numel() // max(x.shape[-1], 1) * self.out_features): return super().forward(x)
+        W, s = sn_sigma(self)
+        y = F.linear(x, W) / s
+        return y if self.bias is None else y + self.bias
+
+# %% ../nbs/02_layers.ipynb #9b804705
 def sn_conv(ni:int, nf:int, ks:int=3, stride:int=1, padding:int=None, bias:bool=True)->nn.Module:
-    "A spectral-norm `Conv2d` (same padding by default)."
-    return spectral_norm(nn.Conv2d(ni, nf, ks, stride, ks // 2 if padding is None else padding, bias=bias))
+    "A spectral-norm `SNConv2d` (same padding by default)."
+    return spectral_norm(SNConv2d(ni, nf, ks, stride, ks // 2 if padding is None else padding, bias=bias))
 
 def sn_linear(ni:int, nf:int, bias:bool=True)->nn.Module:
-    "A spectral-norm `Linear`."
-    return spectral_norm(nn.Linear(ni, nf, bias=bias))
+    "A spectral-norm `SNLinear`."
+    return spectral_norm(SNLinear(ni, nf, bias=bias))
 
 # %% ../nbs/02_layers.ipynb #2748d54d
 def spectral_norms(model:nn.Module):
