@@ -10,7 +10,7 @@ compile, and the generator alone compiled; not part of a full run: ~15 minutes o
 With `--only original --original PATH` (a checkout of cwza/deep_t2i; not part of a full run, as it needs that checkout): the full
 preset's generator side by side with the original's own generator classes, generation and a training forward and backward.
 """
-import argparse, concurrent.futures as cf, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
+import argparse, concurrent.futures as cf, copy, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
 import torch, torch.nn as nn
 
@@ -296,7 +296,9 @@ def bench_original(dev, quick, rows, path):
         z, w, s = torch.randn(B, Z, device=dev), torch.randn(B, D, T, device=dev), torch.randn(B, D, device=dev)
         mask = torch.zeros(B, T, dtype=torch.bool, device=dev); wt = w.transpose(1, 2).contiguous()
         theirs.train(); ours.train(); ours_cl = channels_last(ours)                  # as GANTrainer trains it
-        fb = dict(original=lambda: theirs(s, z, wt, mask)[-1].mean().backward(), exported=lambda: ours_cl(z, w, s, mask)[0][-1].mean().backward())
+        ours_nchw = copy.deepcopy(ours_cl).to(memory_format=torch.contiguous_format)
+        fb = dict(original=lambda: theirs(s, z, wt, mask)[-1].mean().backward(), exported=lambda: ours_cl(z, w, s, mask)[0][-1].mean().backward(),
+                  nchw=lambda: ours_nchw(z, w, s, mask)[0][-1].mean().backward())
         times = {k: [] for k in fb}
         for f in fb.values(): f()
         for _ in range(n):
@@ -304,7 +306,7 @@ def bench_original(dev, quick, rows, path):
                 t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
         ips = {k: B / min(t) for k, t in times.items()}
         r = dict(task=task, mode='training fwd+bwd', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
-                 ratio=ips['exported'] / ips['original'])
+                 ratio=ips['exported'] / ips['original'], nchw_img_s=ips['nchw'], nchw_ratio=ips['nchw'] / ips['original'])
         rows.append(r); print(json.dumps(r), flush=True)
 
 def original_section(rows, cmd:str)->str:
@@ -313,11 +315,12 @@ Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`
 original's own `Anime_G` / `Birds_G` built from its code (cwza/deep_t2i at its last commit) in this process, same sizes, random weights
 and inputs (noise 512, words of the preset's length). images/s, the fastest of `calls` calls per variant; the variants take turns.
 
-{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s'])}
+{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s', 'nchw_img_s', 'nchw_ratio'])}
 `generation`: eval mode, no gradient. `ours`: our generator as exported (spectral norm and BatchNorm as layers, as the original runs
 its own); `folded`: what `load_model` generates with (spectral norm removed, BatchNorm folded into the convolution before it,
 channels-last); `compiled`: folded, then `torch.compile` (`load_model(compile=True)`; `compile_s`: its first call). `ratio` = ours /
-original. `training fwd+bwd`: train mode, one forward and backward of the last image's mean; ours channels-last as `GANTrainer` runs it.
+original. `training fwd+bwd`: train mode, one forward and backward of the last image's mean; ours channels-last as `GANTrainer` runs it,
+`nchw`: ours in the default memory format.
 """
 
 
