@@ -9,6 +9,7 @@ just that and replaces its section in --out); with `--only compile`, the trainin
 compile, and the generator alone compiled; not part of a full run: ~15 minutes on 2 cores); evaluation throughput (FID features); the HTTP server under load (gunicorn, 2 workers).
 With `--only original --original PATH` (a checkout of cwza/deep_t2i; not part of a full run, as it needs that checkout): the full
 preset's generator side by side with the original's own generator classes, generation and a training forward and backward.
+With `--only server`: the HTTP server on the bundled models, uncompiled and compiled at start-up (`DEEP_T2I_COMPILE=1`).
 """
 import argparse, concurrent.futures as cf, copy, datetime, json, os, platform, socket, subprocess, sys, tempfile, time, urllib.request
 from pathlib import Path
@@ -241,6 +242,18 @@ within the steps a run has left.
 """
 
 
+SERVER_HEADER = '## HTTP server, compiled and not'
+
+def server_section(rows, cmd:str)->str:
+    return f"""{SERVER_HEADER}
+Measured {datetime.date.today()}: `{cmd}`. The server (gunicorn, 2 workers x 2 threads, 127.0.0.1) on the bundled models, generating
+with folded weights (as `load_model` does) and, with `compiled`, compiled at start-up (`DEEP_T2I_COMPILE=1`); each configuration
+started once (compiling with an empty compile cache), the requests of 8 clients at a time; `start_s`: from launch to the first
+answer of `/healthz`; the requests begin once every worker has stopped compiling.
+
+{table(rows, ['route', 'compiled', 'requests', 'concurrency', 'failures', 'req_s', 'p50_ms', 'p99_ms', 'start_s'])}"""
+
+
 ORIGINAL_HEADER = '## Generators side by side with the original'
 
 def load_original(path):
@@ -344,19 +357,43 @@ def bench_eval(dev, quick, rows):
     r = dict(what='FID features (TF Inception, 299x299)', img_s=16 / t); rows.append(r); print(json.dumps(r), flush=True)
 
 
-def bench_server(rows, n=200, conc=8):
+def wait_idle(pid:int, fallback_s:float, quiet_s:int=3, limit_s:int=900):
+    "Wait until process `pid` and its children use under 0.1 CPU-second a second for `quiet_s` seconds in a row (without psutil: `fallback_s`)."
+    try: import psutil
+    except ImportError: time.sleep(fallback_s); return
+    def cpu():
+        procs, total = [psutil.Process(pid)], 0.0
+        procs += procs[0].children(recursive=True)
+        for q in procs:
+            try: t = q.cpu_times(); total += t.user + t.system
+            except psutil.Error: pass
+        return total
+    quiet, last, t0 = 0, cpu(), time.perf_counter()
+    while quiet < quiet_s and time.perf_counter() - t0 < limit_s:
+        time.sleep(1); now = cpu()
+        quiet = quiet + 1 if now - last < 0.1 else 0; last = now
+
+def bench_server(rows, n=200, conc=8, compile=False):
+    """req/s and latency of the server (gunicorn, 2 workers x 2 threads) on the bundled models. With `compile`, the workers
+    compile each model at start-up (`DEEP_T2I_COMPILE=1`); the load starts once the first worker answers and every worker
+    has stopped compiling (`wait_idle`), and `start_s` says how long start-up took."""
     from deep_t2i.core import PRETRAINED_DIR
     if not (PRETRAINED_DIR / 'anime.safetensors').exists(): return
     s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
     images = tempfile.TemporaryDirectory()
-    env = {**os.environ, 'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': images.name}
+    cache = tempfile.TemporaryDirectory()                  # compiling from an empty cache: a first start on a machine
+    env = {**os.environ, 'GUNICORN_WORKERS': '2', 'GUNICORN_THREADS': '2', 'IMAGE_DIR': images.name, 'DEEP_T2I_COMPILE': '1' if compile else '0',
+           'TORCHINDUCTOR_CACHE_DIR': cache.name}
+    t0 = time.perf_counter()
     p = subprocess.Popen([str(Path(sys.executable).parent / 'gunicorn'), '-c', 'gunicorn.conf.py', '--bind', f'127.0.0.1:{port}', 'app:create_app()'],
                          cwd=ROOT / 'server', env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f'http://127.0.0.1:{port}'
     try:
-        for _ in range(300):
+        for _ in range(6000 if compile else 300):
             try: urllib.request.urlopen(base + '/healthz', timeout=1); break
             except Exception: time.sleep(0.2)
+        start_s = time.perf_counter() - t0
+        if compile: wait_idle(p.pid, start_s)
         health = json.loads(urllib.request.urlopen(base + '/healthz').read())
         for route, cap in (('anime_heads', 'blue hair red eyes'), ('birds', 'this bird has a red crown and blue wings')):
             task = 'anime' if route == 'anime_heads' else 'birds'
@@ -371,10 +408,10 @@ def bench_server(rows, n=200, conc=8):
             with cf.ThreadPoolExecutor(conc) as ex: res = list(ex.map(one, range(k)))
             wall = time.perf_counter() - t0
             lat = sorted(r[0] for r in res)
-            r = dict(route='/' + route, requests=k, concurrency=conc, failures=sum(not r[1] for r in res), req_s=k / wall,
-                     p50_ms=1000 * lat[len(lat) // 2], p99_ms=1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))])
+            r = dict(route='/' + route, compiled=compile, requests=k, concurrency=conc, failures=sum(not r[1] for r in res), req_s=k / wall,
+                     p50_ms=1000 * lat[len(lat) // 2], p99_ms=1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], start_s=start_s)
             rows.append(r); print(json.dumps(r), flush=True)
-    finally: p.terminate(); p.wait(30); images.cleanup()
+    finally: p.terminate(); p.wait(30); images.cleanup(); cache.cleanup()
 
 
 def table(rows, cols):
@@ -386,7 +423,7 @@ def main():
     ap = argparse.ArgumentParser(); ap.add_argument('--quick', action='store_true'); ap.add_argument('--device', default=None)
     ap.add_argument('--out', default=str(ROOT / 'benchmarks' / 'RESULTS.md'))
     ap.add_argument('--original', default=os.environ.get('DEEP_T2I_ORIGINAL'), help='a checkout of cwza/deep_t2i, for --only original')
-    ap.add_argument('--only', choices=['fold', 'compile', 'original'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~15 min on 2 cores)'); a = ap.parse_args()
+    ap.add_argument('--only', choices=['fold', 'compile', 'original', 'server'], help='run one section and replace it in --out, leaving the rest of the file as it is (compile: only this way; ~15 min on 2 cores)'); a = ap.parse_args()
     dev = torch.device(a.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     models, train, inf, ev, srv = [], [], [], [], []
     cmd = 'python benchmarks/run.py' + ' '.join([''] + sys.argv[1:])
@@ -394,6 +431,9 @@ def main():
     if a.only == 'fold':
         bench_fold(dev, a.quick, fold); md = fold_section(fold, cmd)
         put_section(a.out, FOLD_HEADER, md); print(md); return
+    if a.only == 'server':
+        rows = []; bench_server(rows); bench_server(rows, compile=True); md = server_section(rows, cmd)
+        put_section(a.out, SERVER_HEADER, md); print(md); return
     if a.only == 'original':
         if not a.original: raise SystemExit("--only original needs --original PATH: a checkout of cwza/deep_t2i (git clone https://github.com/cwza/deep_t2i)")
         rows = []; bench_original(dev, a.quick, rows, a.original); md = original_section(rows, cmd)
