@@ -260,24 +260,35 @@ def load_original(path):
     """The model module of a checkout of the original project (cwza/deep_t2i: `git clone https://github.com/cwza/deep_t2i`), imported
     under another package name so that it does not shadow ours. Its module imports `transformers` for the ALBERT tokenizer, which its
     generators never use: a stand-in module is put in its place when transformers is not installed."""
-    import importlib.util, types
+    import builtins, importlib, importlib.util, numpy, types
     pkg = Path(path) / 'deep_t2i'
     if not (pkg / 'model.py').exists(): raise SystemExit(f"--original {path}: no deep_t2i/model.py there (give a checkout of cwza/deep_t2i)")
-    if importlib.util.find_spec('transformers') is None: sys.modules['transformers'] = types.SimpleNamespace(AutoModel=None)
-    spec = importlib.util.spec_from_file_location('original_t2i', pkg / '__init__.py', submodule_search_locations=[str(pkg)])
-    mod = importlib.util.module_from_spec(spec); sys.modules['original_t2i'] = mod; spec.loader.exec_module(mod)
-    import builtins, importlib, numpy
+    stub = importlib.util.find_spec('transformers') is None
+    if stub: sys.modules['transformers'] = types.SimpleNamespace(AutoModel=None)
     had = hasattr(builtins, 'np'); builtins.np = numpy          # its torch_utils reads `np` from fastcore's star import, which no longer gives it
-    try: return importlib.import_module('original_t2i.model')
+    try:
+        spec = importlib.util.spec_from_file_location('original_t2i', pkg / '__init__.py', submodule_search_locations=[str(pkg)])
+        mod = importlib.util.module_from_spec(spec); sys.modules['original_t2i'] = mod; spec.loader.exec_module(mod)
+        return importlib.import_module('original_t2i.model')
     finally:
         if not had: del builtins.np
+        if stub: del sys.modules['transformers']
 
 def bench_original(dev, quick, rows, path):
     """The full preset's generator (the original's layout) against the original's own generator class, built from its code in this
     process, same sizes and inputs: generation (eval mode, no gradient; ours as exported, folded as `load_model` gives it, and folded
     and compiled) and a training forward and backward (train mode). The variants take turns call by call; the fastest call counts."""
     from deep_t2i.fold import fold_for_inference
+    import deep_t2i.layers as L
     orig = load_original(path)
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    def torch_sn(f):
+        "`f` with every spectral norm dividing its weight, as PyTorch's layers do (before `SNConv2d`/`SNLinear`)."
+        def g():
+            keep, L.scales_output = L.scales_output, lambda *a, **k: False
+            try: return f()
+            finally: L.scales_output = keep
+        return g
     torch.manual_seed(0)
     for task, cls in (('anime', orig.Anime_G), ('birds', orig.Birds_G)):
         cfg = get_config(task, 'full'); T, D, Z = cfg.max_len, cfg.emb_sz, cfg.noise_sz
@@ -294,12 +305,12 @@ def bench_original(dev, quick, rows, path):
             theirs.eval(); ours.eval()
             n = (2 if quick else (5 if task == 'birds' else 20))
             with torch.no_grad():
-                t0 = time.perf_counter(); gen['compiled'](); compile_s = time.perf_counter() - t0
+                t0 = time.perf_counter(); gen['compiled'](); sync(); compile_s = time.perf_counter() - t0
                 times = {k: [] for k in gen}
                 for f in gen.values(): f()
                 for _ in range(n):
                     for k, f in gen.items():
-                        t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+                        sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
             ips = {k: B / min(t) for k, t in times.items()}
             r = dict(task=task, mode='generation', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
                      ratio=ips['exported'] / ips['original'], folded_img_s=ips['folded'], folded_ratio=ips['folded'] / ips['original'],
@@ -312,14 +323,16 @@ def bench_original(dev, quick, rows, path):
         ours_nchw = copy.deepcopy(ours_cl).to(memory_format=torch.contiguous_format)
         fb = dict(original=lambda: theirs(s, z, wt, mask)[-1].mean().backward(), exported=lambda: ours_cl(z, w, s, mask)[0][-1].mean().backward(),
                   nchw=lambda: ours_nchw(z, w, s, mask)[0][-1].mean().backward())
+        fb['torch_sn'] = torch_sn(fb['exported'])
         times = {k: [] for k in fb}
         for f in fb.values(): f()
         for _ in range(n):
             for k, f in fb.items():
-                t = time.perf_counter(); f(); times[k].append(time.perf_counter() - t)
+                sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
         ips = {k: B / min(t) for k, t in times.items()}
         r = dict(task=task, mode='training fwd+bwd', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
-                 ratio=ips['exported'] / ips['original'], nchw_img_s=ips['nchw'], nchw_ratio=ips['nchw'] / ips['original'])
+                 ratio=ips['exported'] / ips['original'], nchw_img_s=ips['nchw'], nchw_ratio=ips['nchw'] / ips['original'],
+                 torch_sn_img_s=ips['torch_sn'], sn_speedup=ips['exported'] / ips['torch_sn'])
         rows.append(r); print(json.dumps(r), flush=True)
 
 def original_section(rows, cmd:str)->str:
@@ -328,12 +341,13 @@ Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`
 original's own `Anime_G` / `Birds_G` built from its code (cwza/deep_t2i at its last commit) in this process, same sizes, random weights
 and inputs (noise 512, words of the preset's length). images/s, the fastest of `calls` calls per variant; the variants take turns.
 
-{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s', 'nchw_img_s', 'nchw_ratio'])}
+{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s', 'nchw_img_s', 'nchw_ratio', 'torch_sn_img_s', 'sn_speedup'])}
 `generation`: eval mode, no gradient. `ours`: our generator as exported (spectral norm and BatchNorm as layers, as the original runs
 its own); `folded`: what `load_model` generates with (spectral norm removed, BatchNorm folded into the convolution before it,
 channels-last); `compiled`: folded, then `torch.compile` (`load_model(compile=True)`; `compile_s`: its first call). `ratio` = ours /
 original. `training fwd+bwd`: train mode, one forward and backward of the last image's mean; ours channels-last as `GANTrainer` runs it,
-`nchw`: ours in the default memory format.
+`nchw`: ours in the default memory format; `torch_sn`: ours channels-last with every spectral norm dividing its weight, as PyTorch's
+layers do (before `SNConv2d`/`SNLinear` divided the output where it is smaller); `sn_speedup` = ours / torch_sn.
 """
 
 

@@ -27,28 +27,31 @@ def sn_sigma(mod:nn.Module)->tuple:
     return W, torch.vdot(u, torch.mv(wm, v))
 
 # %% ../nbs/02_layers.ipynb #d478e0cf
-def scales_output(mod:nn.Module, out_numel:int)->bool:
-    "Whether layer `mod` should divide its output (`out_numel` numbers) by σ rather than its weight: its weight has a spectral norm (alone) and the output is the smaller."
-    if not parametrize.is_parametrized(mod, 'weight'): return False
+def scales_output(mod:nn.Module, out_numel:int, device_type:str='cpu')->bool:
+    "Whether layer `mod` should divide its output (`out_numel` numbers) by σ rather than its weight: its weight has a spectral norm (alone), the output is the smaller, and no autocast is on for `device_type`."
+    if not parametrize.is_parametrized(mod, 'weight') or torch.is_autocast_enabled(device_type): return False
     P = mod.parametrizations.weight
     return len(P) == 1 and isinstance(P[0], _SpectralNorm) and out_numel < P.original.numel()
 
 # %% ../nbs/02_layers.ipynb #cf7cc4cd
 class SNConv2d(nn.Conv2d):
-    "`Conv2d` that, with a spectral-norm weight, computes conv(x, W)/σ where the output is smaller than W, conv(x, W/σ) elsewhere (without one: a plain `Conv2d`)."
+    "`Conv2d` that, with a spectral-norm weight, computes conv(x, W)/σ where the output is smaller than W, conv(x, W/σ) elsewhere and under autocast (without one: a plain `Conv2d`). Each call computes σ anew, also inside `parametrize.cached()`."
+    def out_numel(self, x)->int:
+        "How many numbers the convolution of 4-d `x` outputs."
+        if isinstance(self.padding, str): return x.shape[0] * self.out_channels * x.shape[2] * x.shape[3]   # 'same' ('valid' is smaller: an upper bound)
+        hw = [(x.shape[2 + i] + 2 * self.padding[i] - self.dilation[i] * (self.kernel_size[i] - 1) - 1) // self.stride[i] + 1 for i in (0, 1)]
+        return x.shape[0] * self.out_channels * hw[0] * hw[1]
     def forward(self, x):
-        if x.dim() != 4: return super().forward(x)
-        n = x.shape[0] * self.out_channels * (x.shape[2] // self.stride[0]) * (x.shape[3] // self.stride[1])
-        if not scales_output(self, n): return super().forward(x)
+        if x.dim() != 4 or not scales_output(self, self.out_numel(x), x.device.type): return super().forward(x)
         W, s = sn_sigma(self)
         y = self._conv_forward(x, W, None) / s
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
 
 # %% ../nbs/02_layers.ipynb #770d8dbc
 class SNLinear(nn.Linear):
-    "`Linear` that, with a spectral-norm weight, computes (xWᵀ)/σ where the output is smaller than W, x(W/σ)ᵀ elsewhere (without one: a plain `Linear`)."
+    "`Linear` that, with a spectral-norm weight, computes (xWᵀ)/σ where the output is smaller than W, x(W/σ)ᵀ elsewhere and under autocast (without one: a plain `Linear`)."
     def forward(self, x):
-        if not scales_output(self, x.numel() // max(x.shape[-1], 1) * self.out_features): return super().forward(x)
+        if not scales_output(self, x.numel() // max(x.shape[-1], 1) * self.out_features, x.device.type): return super().forward(x)
         W, s = sn_sigma(self)
         y = F.linear(x, W) / s
         return y if self.bias is None else y + self.bias
