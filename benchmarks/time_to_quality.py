@@ -1,5 +1,5 @@
 """Time to quality: attribute (own data: label) accuracy, variety and the spectrum gap against CPU-minutes, for several GAN configurations on the same data,
-the same DAMSM and the same seed (or seeds); writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
+the same DAMSM (or one of their own: see below) and the same seed (or seeds); writes benchmarks/ttq/TASK.json, a plot and a section of benchmarks/RESULTS.md.
 
     python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 8 --every 1
     python benchmarks/time_to_quality.py --task anime --configs old,new --minutes 3 --every 1 --seeds 42,43,44
@@ -14,6 +14,15 @@ Two runs of one configuration that differ only in the seed can differ by 20 poin
 length, so one run ranks only large effects. With `--seeds`, every configuration's GAN trains once per seed (the
 DAMSM stays the one of `--seed`, shared by all); a configuration's points are the means over its seeds at each chunk,
 and the plot and the table also give the lowest and highest seed.
+
+A configuration that changes what the DAMSM is or sees (`DAMSM_FIELDS`: e.g. `image_encoder`, `inception_size`,
+`text_encoder`, `emb_sz`, `damsm_epochs`) gets a DAMSM of its own, trained first with its settings in OUT/NAME/damsm_CONFIG
+(a GAN takes those settings from its DAMSM: on the shared one they would be silently replaced); its x axis starts with
+its own DAMSM's minutes, and configurations with the same DAMSM settings share one. Example, the Inception DAMSM at 64
+pixels against the compact CNN on a real set:
+
+    python benchmarks/time_to_quality.py --task captions --data data/real300/twemoji --name emoji_damsm \
+        --configs 'new;inc64={"image_encoder": "inception", "inception_size": 64}' --minutes 30 --every 5 --seeds 42,43
 """
 import argparse, datetime, json, math, os, platform, sys, time
 from pathlib import Path
@@ -30,6 +39,34 @@ CONFIGS = {
     'nearest': {'upsample': 'nearest'},                                # the small preset with the original's upsampling (repeated pixels: a grid)
     'vision': {'vision_d': 1.0},                                       # the small preset with the vision discriminator (frozen Inception features, deep_t2i.vision_d)
 }
+
+def damsm_fields()->tuple:
+    "The config fields a DAMSM's training reads or a GAN takes from its DAMSM: configurations that differ in one of them need their own DAMSM."
+    from deep_t2i.trainer_gan import DAMSM_SHARED, DAMSM_SHARED_CAPTIONS
+    return DAMSM_SHARED + DAMSM_SHARED_CAPTIONS + ('damsm_lr', 'damsm_epochs', 'min_word_freq', 'flip', 'train_on_all')
+
+def damsm_groups(task:str, common:dict, configs:dict)->dict:
+    "{config name: name of the DAMSM run it trains on}: 'damsm' for the settings of `common` alone (the base), else 'damsm_<first config with those settings>'."
+    from deep_t2i.core import get_config
+    key = lambda over: tuple(repr(getattr(get_config(task, 'small', **common, **over), k, None)) for k in damsm_fields())
+    names, out = {key({}): 'damsm'}, {}
+    for name, over in configs.items():
+        out[name] = names.setdefault(key(over), f'damsm_{name}')
+    return out
+
+def train_damsm(cfg, data, run)->tuple:
+    "Train (or resume) the DAMSM of `cfg` in `run`; {'epochs', 'minutes' (over all the calls that trained it), 'r_precision'} and the trainer."
+    from deep_t2i.trainer_damsm import DAMSMTrainer
+    minutes_file = run.parent / f'{run.name}_minutes.json'                 # the DAMSM's training minutes over all the calls that trained it
+    mins = json.loads(minutes_file.read_text())['minutes'] if minutes_file.exists() else 0.0
+    t0 = time.time()
+    d = DAMSMTrainer(cfg, data, run, resume=True, progress=False).fit()
+    if d.step > d._n0 or not minutes_file.exists(): mins += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
+    minutes_file.write_text(json.dumps(dict(minutes=mins, epochs=cfg.damsm_epochs)))
+    rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
+    info = dict(epochs=d.epoch, minutes=round(mins, 2), r_precision=rp[-1] if rp else None)   # the epochs it has, whatever this call asked
+    print(f"DAMSM {run.name}: {d.epoch} epochs, {mins:.1f} min, R-precision {info['r_precision']}", flush=True)
+    return info, d
 
 def machine():
     import torch
@@ -74,7 +111,6 @@ def run(a):
     import torch
     from deep_t2i.core import get_config
     from deep_t2i.synth import synth_anime, synth_birds
-    from deep_t2i.trainer_damsm import DAMSMTrainer
     from deep_t2i.metrics import attribute_judge, label_judge, JUDGE_VERSION
     torch.set_num_threads(a.threads or torch.get_num_threads())
     data = Path(a.data or f"data/{'anime_synth' if a.task == 'anime' else 'birds200'}")
@@ -96,17 +132,14 @@ def run(a):
     res.update(task=a.task, data=str(data), machine=machine(), command=' '.join(sys.argv), seed=a.seed)
     res.setdefault('configs', {})
     common = dict(seed=a.seed, **json.loads(a.base))                      # e.g. birds at 64x64: {"img_size": 64, "attn_res": [16, 32], ...}
-    base = get_config(a.task, 'small', **common, **({'damsm_epochs': a.damsm_epochs} if a.damsm_epochs else {}))
+    if a.damsm_epochs: common['damsm_epochs'] = a.damsm_epochs
+    base = get_config(a.task, 'small', **common)
     res['base'] = common
-    minutes_file = out / 'damsm_minutes.json'                             # the DAMSM's training minutes over all the calls that trained it
-    damsm_min = json.loads(minutes_file.read_text())['minutes'] if minutes_file.exists() else 0.0
-    t0 = time.time()
-    d = DAMSMTrainer(base, data, out / 'damsm', resume=True, progress=False).fit()
-    if d.step > d._n0 or not minutes_file.exists(): damsm_min += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
-    minutes_file.write_text(json.dumps(dict(minutes=damsm_min, epochs=base.damsm_epochs)))
-    rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
-    res['damsm'] = dict(epochs=d.epoch, minutes=round(damsm_min, 2), r_precision=rp[-1] if rp else None)   # the epochs it has, whatever this call asked
-    print(f"DAMSM: {d.epoch} epochs, {damsm_min:.1f} min, R-precision {res['damsm']['r_precision']}", flush=True)
+    groups = damsm_groups(a.task, common, configs)
+    res['damsm'], d = train_damsm(base, data, out / 'damsm')
+    damsms = {'damsm': res['damsm']}
+    for name, over in configs.items():                                    # configurations that need a DAMSM of their own
+        if groups[name] not in damsms: damsms[groups[name]], _ = train_damsm(get_config(a.task, 'small', **common, **over), data, out / groups[name])
     judge = label_judge(data, base, d.tok, 0, progress=False) if a.task == 'captions' else attribute_judge(a.task, data, 0, progress=False)
     if a.task == 'captions' and judge is None: sys.exit(f"{data} has no label column: the curves of own data follow the label judge")
     if a.task == 'captions': res['judge_ceiling'] = judge[2]['label']
@@ -114,17 +147,18 @@ def run(a):
     for name, over in configs.items():
         cfgs = {s: get_config(a.task, 'small', **{**common, **over, **({} if s is None else {'seed': s})})   # no --seeds: --seed, or the configuration's own
                 for s in (seeds or [None])}
-        runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], c, data, out, judge, damsm_min)) for s, c in cfgs.items()]
+        dm = damsms[groups[name]]
+        runs = [dict(seed=s, points=train_curve(a, run_dirs[name, s], c, data, out / groups[name], judge, dm['minutes'])) for s, c in cfgs.items()]
         cfg = next(iter(cfgs.values()))                                    # the configuration's summary (its seeds differ only in the seed)
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
             'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'g_padding', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
                                     seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}),
-                                    machine=res['machine'], base=common, command=res['command'], damsm=res['damsm'])
+                                    machine=res['machine'], base=common, command=res['command'], damsm=dm if groups[name] == 'damsm' else dict(dm, run=groups[name]))
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
 
-def train_curve(a, run_dir, cfg, data, out, judge, damsm_min)->list:
-    "Train `cfg` in `run_dir` in chunks of `a.every` minutes up to `a.minutes`, judging the export after each chunk; the points."
+def train_curve(a, run_dir, cfg, data, damsm_run, judge, damsm_min)->list:
+    "Train `cfg` on the DAMSM of `damsm_run` in `run_dir` in chunks of `a.every` minutes up to `a.minutes`, judging the export after each chunk; the points."
     from deep_t2i.trainer_gan import GANTrainer
     from deep_t2i.inference import load_model
     from deep_t2i.metrics import evaluate
@@ -133,7 +167,7 @@ def train_curve(a, run_dir, cfg, data, out, judge, damsm_min)->list:
     for i in range(n_chunks):
         chunk = 60 * min(a.every, a.minutes - i * a.every)
         t1 = time.time()
-        t = GANTrainer(cfg, data, out / 'damsm', run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
+        t = GANTrainer(cfg, data, damsm_run, run_dir, resume=True, progress=False).fit(epochs=10**6, max_minutes=chunk / 60)
         spent += time.time() - t1
         r = evaluate(load_model(run_dir), data, n=a.n, seed=0, progress=False, fid=False, judge=judge)
         pts.append(point(r, damsm_min + spent / 60, spent / 60, t.step, cfg.batch_size))
@@ -202,10 +236,14 @@ def render(results=ROOT / 'benchmarks'):
             ax.set_xlabel(' / '.join(dict.fromkeys(minutes_label(own_setting(r, c, 'machine')) for c in r['configs'].values())) or minutes_label(r['machine'])); ax.set_title(k + (' accuracy %' if k != 'variety' else ' (ratio to real)')); ax.grid(alpha=.3)
         axes[-1].legend(fontsize=7, loc='center left', bbox_to_anchor=(1.02, 0.5)); fig.tight_layout()
         png = f.with_suffix('.png'); fig.savefig(png, dpi=80); plt.close(fig)
-        elsewhere = [(name, c) for name, c in r['configs'].items() if any(own_setting(r, c, k) != r.get(k) for k in ('machine', 'base', 'damsm'))]
+        strip = lambda d: {k: v for k, v in (d or {}).items() if k != 'run'}   # a DAMSM's numbers, without the name of its run folder
+        own_damsm = [(name, c) for name, c in r['configs'].items() if (c.get('damsm') or {}).get('run') and c.get('command') == r.get('command')]
+        elsewhere = [(name, c) for name, c in r['configs'].items() if (name, c) not in own_damsm
+                     and any((strip if k == 'damsm' else (lambda v: v))(own_setting(r, c, k)) != (strip if k == 'damsm' else (lambda v: v))(r.get(k)) for k in ('machine', 'base', 'damsm'))]
         md += [f"### {f.stem} ({r['data']}; {machine_text(r['machine'])})",
                *([f"Common overrides: `{json.dumps(r['base'])}`."] if r.get('base') else []),
-               f"DAMSM{' shared by all' if not elsewhere else ''}: {damsm_text(r['damsm'])}.",
+               f"DAMSM{' shared by all' if not elsewhere and not own_damsm else ''}: {damsm_text(r['damsm'])}.",
+               *[f"`{name}` changes the DAMSM's settings and trained on a DAMSM of its own ({c['damsm']['run']}): {damsm_text(c['damsm'])}; its minutes start with that DAMSM's." for name, c in own_damsm],
                *[f"`{name}` was measured apart (`--append`): on {machine_text(own_setting(r, c, 'machine'))}; common overrides "
                  f"`{json.dumps(own_setting(r, c, 'base') or {})}`; its DAMSM: {damsm_text(own_setting(r, c, 'damsm'))}; command `{own_setting(r, c, 'command')}`." for name, c in elsewhere],
                f"Command: `{r['command']}`", f"Attribute judge: version {r.get('judge_version', 1)}" + (" (trained on crisp real images only; it misread soft generated eyes, see the demo-length sweep below)" if r.get('judge_version', 1) == 1 else "") + ".",

@@ -21,8 +21,8 @@ from .damsm import inception_net_id
 from .vision_d import VisionDiscriminator, vision_d_loss, vision_g_loss
 
 # %% auto #0
-__all__ = ['SAMPLE_ANIME', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy',
-           'd_ranking', 'probe_throughput', 'notebook_run']
+__all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps',
+           'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_throughput', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -228,15 +228,19 @@ class GANSamples:
                          dict(step=self.step, epoch=self.epoch + 1, damsm=self.damsm_path))
 
 # %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4
+DAMSM_SHARED = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'inception_size', 'image_net',
+                'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')    # a GAN takes these from its DAMSM's config (own data: also `DAMSM_SHARED_CAPTIONS`)
+DAMSM_SHARED_CAPTIONS = ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
+
 class GANTrainer(GANSteps, GANSamples, Trainer):
     "Train the generator and discriminator; samples and export use the EMA generator."
     plot_keys, COMPILE_KIND = ['d_loss', 'g_loss', 'damsm_loss', 'vision_d_loss'], 'gan'
     def __init__(self, cfg:BaseConfig, data, damsm_run, out, resume:bool=False, progress:bool=True, inception_weights=None):
         damsm_cfg, self.tok, self.damsm = load_damsm(damsm_run, default_device(), inception_weights)
         if damsm_cfg.task != cfg.task: raise UsageError(f"the DAMSM run {damsm_run} is for task {damsm_cfg.task!r}, not {cfg.task!r}")
-        shared = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'inception_size', 'image_net', 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')
+        shared = DAMSM_SHARED
         if cfg.task == 'captions':
-            shared += ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
+            shared += DAMSM_SHARED_CAPTIONS
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
         cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared}, damsm_sha=damsm_fingerprint(damsm_run))   # the text side is the DAMSM's
         if cfg.vision_d > 0:                                               # recorded: resuming on another network is refused

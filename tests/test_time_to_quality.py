@@ -142,3 +142,25 @@ def test_time_to_quality_on_a_labelled_folder(tmp_path):
     r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'captions',   # no --data: not the birds folder
                         '--out', str(tmp_path / 'runs4'), '--results', str(res_dir)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and 'needs --data' in r.stderr
+
+
+@pytest.mark.slow
+def test_time_to_quality_own_damsm(tmp_path):
+    "A configuration that changes the DAMSM's settings trains on a DAMSM of its own (on the shared one its settings would be replaced); the others share."
+    from deep_t2i.synth import synth_anime
+    data = synth_anime(tmp_path / 'data', n=96, seed=0, progress=False)
+    res_dir = tmp_path / 'res'; res_dir.mkdir()
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
+                        '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'new;nearest={"upsample": "nearest"};wide={"emb_sz": 24}',
+                        '--minutes', '0.05', '--every', '0.05', '--damsm-epochs', '1', '--n', '8', '--base', BASE],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = tmp_path / 'runs' / 'anime'
+    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ['damsm', 'damsm_wide', 'nearest', 'new', 'wide']
+    emb = {c: json.loads((runs / c / 'config.json').read_text())['emb_sz'] for c in ('new', 'nearest', 'wide')}
+    assert emb['wide'] == 24 != emb['new'] == emb['nearest']                      # its own DAMSM's setting, not the shared one's
+    res = json.loads((res_dir / 'ttq' / 'anime.json').read_text())
+    assert res['configs']['wide']['damsm']['run'] == 'damsm_wide' and 'run' not in res['configs']['nearest']['damsm']
+    assert res['configs']['wide']['points'][0]['minutes'] > res['configs']['wide']['damsm']['minutes'] > 0
+    md = (res_dir / 'RESULTS.md').read_text()
+    assert '`wide` changes the DAMSM\'s settings and trained on a DAMSM of its own (damsm_wide)' in md and 'measured apart' not in md
