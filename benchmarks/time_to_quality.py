@@ -7,7 +7,7 @@ the same DAMSM (or one of their own: see below) and the same seed (or seeds); wr
 
 Each configuration trains in chunks of `--every` minutes (a chunk ends with a checkpoint and an export; the next one
 resumes it exactly), and every export is judged by `deep_t2i.metrics.evaluate` on held-out captions (no FID) with one
-attribute judge for all. The x axis is wall-clock minutes on this machine's cores: the shared DAMSM's training time plus
+attribute judge for all. The x axis is wall-clock minutes on this machine's cores: the DAMSM's training time plus
 the GAN's training time (setup, checkpoints and sample grids included; the evaluations are not).
 
 Two runs of one configuration that differ only in the seed can differ by 20 points of attribute accuracy at demo
@@ -15,10 +15,12 @@ length, so one run ranks only large effects. With `--seeds`, every configuration
 DAMSM stays the one of `--seed`, shared by all); a configuration's points are the means over its seeds at each chunk,
 and the plot and the table also give the lowest and highest seed.
 
-A configuration that changes what the DAMSM is or sees (`DAMSM_FIELDS`: e.g. `image_encoder`, `inception_size`,
-`text_encoder`, `emb_sz`, `damsm_epochs`) gets a DAMSM of its own, trained first with its settings in OUT/NAME/damsm_CONFIG
-(a GAN takes those settings from its DAMSM: on the shared one they would be silently replaced); its x axis starts with
-its own DAMSM's minutes, and configurations with the same DAMSM settings share one. Example, the Inception DAMSM at 64
+A configuration that changes what the DAMSM is or sees (`damsm_fields()`: e.g. `image_encoder`, `inception_size`,
+`text_encoder`, `emb_sz`, `damsm_epochs`; also `flip`, `valid_pct`, `min_word_freq`, which the GAN's data read too) gets a
+DAMSM of its own, trained first with the common settings and those fields of its overrides in OUT/NAME/damsm_<hash of
+them> (a GAN takes those settings from its DAMSM: on the shared one they would be silently replaced); its x axis starts
+with its own DAMSM's minutes, configurations with the same DAMSM settings share one, and its R-precision is measured
+by its own DAMSM (compare those across configurations with care; the attribute and label judges are the same for all). Example, the Inception DAMSM at 64
 pixels against the compact CNN on a real set:
 
     python benchmarks/time_to_quality.py --task captions --data data/real300/twemoji --name emoji_damsm \
@@ -48,11 +50,18 @@ def damsm_fields()->tuple:
 def damsm_groups(task:str, common:dict, configs:dict)->dict:
     "{config name: name of the DAMSM run it trains on}: 'damsm' for the settings of `common` alone (the base), else 'damsm_<first config with those settings>'."
     from deep_t2i.core import get_config
-    key = lambda over: tuple(repr(getattr(get_config(task, 'small', **common, **over), k, None)) for k in damsm_fields())
-    names, out = {key({}): 'damsm'}, {}
+    import hashlib
+    base = get_config(task, 'small', **common)
+    out = {}
     for name, over in configs.items():
-        out[name] = names.setdefault(key(over), f'damsm_{name}')
+        own = damsm_overrides(common, over)
+        diff = {k: v for k, v in own.items() if repr(getattr(get_config(task, 'small', **own), k)) != repr(getattr(base, k))}
+        out[name] = 'damsm' if not diff else 'damsm_' + hashlib.sha256(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return out
+
+def damsm_overrides(common:dict, over:dict)->dict:
+    "The overrides a configuration's DAMSM trains with: the common ones and those of the configuration's that are DAMSM fields (not its GAN-only ones, nor its seed or batch size)."
+    return {**common, **{k: v for k, v in over.items() if k in damsm_fields()}}
 
 def train_damsm(cfg, data, run)->tuple:
     "Train (or resume) the DAMSM of `cfg` in `run`; {'epochs', 'minutes' (over all the calls that trained it), 'r_precision'} and the trainer."
@@ -106,6 +115,7 @@ def run(a):
     if seeds and len(set(seeds)) != len(seeds): sys.exit(f"--seeds repeats a seed: {a.seeds!r}")
     if not (a.minutes > 0 and a.every > 0): sys.exit(f"--minutes and --every must be positive, got {a.minutes} and {a.every}")
     configs = parse_configs(a.configs)
+    if any(n.startswith('damsm') for n in configs): sys.exit(f"configuration names starting with 'damsm' are taken by the DAMSM runs' folders: rename {[n for n in configs if n.startswith('damsm')]}")
     if a.seeds and any('seed' in over for over in configs.values()):
         sys.exit("a configuration sets its own seed: with --seeds every configuration trains once per seed given there")
     import torch
@@ -139,7 +149,7 @@ def run(a):
     res['damsm'], d = train_damsm(base, data, out / 'damsm')
     damsms = {'damsm': res['damsm']}
     for name, over in configs.items():                                    # configurations that need a DAMSM of their own
-        if groups[name] not in damsms: damsms[groups[name]], _ = train_damsm(get_config(a.task, 'small', **common, **over), data, out / groups[name])
+        if groups[name] not in damsms: damsms[groups[name]], _ = train_damsm(get_config(a.task, 'small', **damsm_overrides(common, over)), data, out / groups[name])
     judge = label_judge(data, base, d.tok, 0, progress=False) if a.task == 'captions' else attribute_judge(a.task, data, 0, progress=False)
     if a.task == 'captions' and judge is None: sys.exit(f"{data} has no label column: the curves of own data follow the label judge")
     if a.task == 'captions': res['judge_ceiling'] = judge[2]['label']
@@ -213,7 +223,7 @@ def render(results=ROOT / 'benchmarks'):
     import matplotlib; matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     md = ["## Time to quality", "Command: `python benchmarks/time_to_quality.py --task TASK --configs ...` (one run per task; "
-          "`--render` redraws). x: wall-clock minutes on the machine below (the shared DAMSM's minutes, then the GAN's); y: "
+          "`--render` redraws). x: wall-clock minutes on the machine below (the DAMSM's minutes, then the GAN's); y: "
           "attribute accuracy of the EMA generator's export on held-out captions (one attribute judge for all points) and "
           "variety (pixel spread across seeds / that of real same-class images, 1 = as varied as the data). Dashed: the targets "
           "(anime hair 97%, eyes 85%; birds named parts 70%; variety 0.8).", ""]

@@ -56,7 +56,7 @@ class GANSteps:
         cfg = self.cfg
         self.word_cols = self.word_columns().to(self.device)
         n_words = int(self.word_cols.max()) + 1 if cfg.d_words > 0 else 0
-        self.G, self.D = channels_last(Generator(cfg).to(self.device)), channels_last(Discriminator(cfg, n_words).to(self.device))
+        self.G, self.D = self.layout(Generator(cfg).to(self.device)), self.layout(Discriminator(cfg, n_words).to(self.device))
         power_iteration_per_step(self.G); power_iteration_per_step(self.D)   # `train_step` runs each spectral norm's power iteration once
         self.ema = EMA(self.G, cfg.ema_decay)
         self.G_ddp, self.D_ddp = self.G, self.D               # DDP-wrapped by `wrap` under torchrun
@@ -70,6 +70,10 @@ class GANSteps:
             power_iteration_per_step(self.VD)
             self.opt_vd = torch.optim.Adam(self.VD.parameters(), lr=cfg.lr_d, betas=tuple(cfg.betas))
         self.scaler = grad_scaler(self.device, cfg.amp)
+
+    def layout(self, x):
+        "Module or 4-d tensor `x` in the memory format G and D train in: channels-last unless `cfg.channels_last` is False."
+        return channels_last(x) if self.cfg.channels_last else x
 
     def compile_parts(self)->list:
         "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The vision discriminator stays eager (its network runs as loaded; `--compile auto` is not measured with it and stays eager). The EMA copy, used for samples and exports, stays eager."
@@ -86,7 +90,7 @@ class GANSteps:
         with torch.no_grad(): words, sent = self.damsm.text(ids, lens)                  # frozen text encoder
         z = self.noise = torch.randn(x.shape[0], cfg.noise_sz, device=self.device)   # kept for the mode-seeking term
         with autocast(self.device, cfg.amp): fakes, _ = self.G_ddp(z, words, sent, pad_mask(ids))
-        return image_pyramid(channels_last(x), cfg.n_scales), ids, lens, cls, words, sent, fakes
+        return image_pyramid(self.layout(x), cfg.n_scales), ids, lens, cls, words, sent, fakes
 
     def train_step(self, batch):
         cfg = self.cfg

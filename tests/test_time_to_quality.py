@@ -151,16 +151,25 @@ def test_time_to_quality_own_damsm(tmp_path):
     data = synth_anime(tmp_path / 'data', n=96, seed=0, progress=False)
     res_dir = tmp_path / 'res'; res_dir.mkdir()
     r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
-                        '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'new;nearest={"upsample": "nearest"};wide={"emb_sz": 24}',
+                        '--out', str(tmp_path / 'runs'), '--results', str(res_dir), '--configs', 'new;nearest={"upsample": "nearest", "seed": 7};wide={"emb_sz": 24, "batch_size": 4}',
                         '--minutes', '0.05', '--every', '0.05', '--damsm-epochs', '1', '--n', '8', '--base', BASE],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     runs = tmp_path / 'runs' / 'anime'
-    assert sorted(p.name for p in runs.iterdir() if p.is_dir()) == ['damsm', 'damsm_wide', 'nearest', 'new', 'wide']
+    own = sorted(p.name for p in runs.iterdir() if p.is_dir() and p.name.startswith('damsm_'))
+    assert len(own) == 1 and sorted(p.name for p in runs.iterdir() if p.is_dir()) == ['damsm', *own, 'nearest', 'new', 'wide']
+    test_batch = lambda run: json.loads((runs / run / 'config.json').read_text())['batch_size']
+    assert test_batch(own[0]) == test_batch('damsm') == 8 != test_batch('wide')   # its DAMSM trains with the DAMSM fields of its overrides only
     emb = {c: json.loads((runs / c / 'config.json').read_text())['emb_sz'] for c in ('new', 'nearest', 'wide')}
     assert emb['wide'] == 24 != emb['new'] == emb['nearest']                      # its own DAMSM's setting, not the shared one's
     res = json.loads((res_dir / 'ttq' / 'anime.json').read_text())
-    assert res['configs']['wide']['damsm']['run'] == 'damsm_wide' and 'run' not in res['configs']['nearest']['damsm']
-    assert res['configs']['wide']['points'][0]['minutes'] > res['configs']['wide']['damsm']['minutes'] > 0
+    assert res['configs']['wide']['damsm']['run'] == own[0] and 'run' not in res['configs']['nearest']['damsm']
+    assert json.loads((runs / 'nearest' / 'config.json').read_text())['seed'] == 7       # a configuration's own seed (no --seeds)
+    for c in res['configs'].values():                                              # each curve's minutes start with its own DAMSM's
+        p0, dm = c['points'][0], c['damsm']
+        assert abs(p0['minutes'] - (dm['minutes'] + p0['gan_minutes'])) <= 0.02
     md = (res_dir / 'RESULTS.md').read_text()
-    assert '`wide` changes the DAMSM\'s settings and trained on a DAMSM of its own (damsm_wide)' in md and 'measured apart' not in md
+    assert f"`wide` changes the DAMSM's settings and trained on a DAMSM of its own ({own[0]})" in md and 'measured apart' not in md
+    r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
+                        '--out', str(tmp_path / 'runs2'), '--results', str(res_dir), '--configs', 'damsm_x={"emb_sz": 24}'], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "names starting with 'damsm'" in r.stderr
