@@ -274,6 +274,15 @@ def load_original(path):
         if not had: del builtins.np
         if stub: del sys.modules['transformers']
 
+def take_turns(fns:dict, n:int, batch:int, sync=lambda: None)->dict:
+    "{name: images/s} of each callable of `fns` (one call = `batch` images): one warm-up call each, then `n` rounds in which they take turns; the fastest call counts."
+    times = {k: [] for k in fns}
+    for f in fns.values(): f()
+    for _ in range(n):
+        for k, f in fns.items():
+            sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
+    return {k: batch / min(t) for k, t in times.items()}
+
 def bench_original(dev, quick, rows, path):
     """The full preset's generator (the original's layout) against the original's own generator class, built from its code in this
     process, same sizes and inputs: generation (eval mode, no gradient; ours as exported, folded as `load_model` gives it, and folded
@@ -306,12 +315,7 @@ def bench_original(dev, quick, rows, path):
             n = (2 if quick else (5 if task == 'birds' else 20))
             with torch.no_grad():
                 t0 = time.perf_counter(); gen['compiled'](); sync(); compile_s = time.perf_counter() - t0
-                times = {k: [] for k in gen}
-                for f in gen.values(): f()
-                for _ in range(n):
-                    for k, f in gen.items():
-                        sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
-            ips = {k: B / min(t) for k, t in times.items()}
+                ips = take_turns(gen, n, B, sync)
             r = dict(task=task, mode='generation', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
                      ratio=ips['exported'] / ips['original'], folded_img_s=ips['folded'], folded_ratio=ips['folded'] / ips['original'],
                      compiled_img_s=ips['compiled'], compiled_ratio=ips['compiled'] / ips['original'], compile_s=compile_s)
@@ -324,12 +328,7 @@ def bench_original(dev, quick, rows, path):
         fb = dict(original=lambda: theirs(s, z, wt, mask)[-1].mean().backward(), exported=lambda: ours_cl(z, w, s, mask)[0][-1].mean().backward(),
                   nchw=lambda: ours_nchw(z, w, s, mask)[0][-1].mean().backward())
         fb['torch_sn'] = torch_sn(fb['exported'])
-        times = {k: [] for k in fb}
-        for f in fb.values(): f()
-        for _ in range(n):
-            for k, f in fb.items():
-                sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
-        ips = {k: B / min(t) for k, t in times.items()}
+        ips = take_turns(fb, n, B, sync)
         r = dict(task=task, mode='training fwd+bwd', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
                  ratio=ips['exported'] / ips['original'], nchw_img_s=ips['nchw'], nchw_ratio=ips['nchw'] / ips['original'],
                  torch_sn_img_s=ips['torch_sn'], sn_speedup=ips['exported'] / ips['torch_sn'])
