@@ -16,9 +16,9 @@ from .model import pad_mask
 from .sentence import make_text_encoder
 
 # %% auto #0
-__all__ = ['inception_taps', 'pixel_keys', 'shrink', 'taps_forward', 'fid_inception_path', 'file_sha256', 'inception_id',
-           'TFInception', 'TorchvisionInception', 'inception_net_id', 'inception_backbone', 'CNNBackbone',
-           'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
+__all__ = ['inception_taps', 'pixel_keys', 'shrink', 'layer_outputs', 'taps_forward', 'fid_inception_path', 'file_sha256',
+           'inception_id', 'TFInception', 'TorchvisionInception', 'inception_net_id', 'inception_backbone',
+           'CNNBackbone', 'ImageEncoder', 'sent_loss', 'word_region_attention', 'words_loss', 'DAMSM', 'r_precision']
 
 # %% ../nbs/03b_damsm.ipynb #f3f10c4d
 def inception_taps(size:int)->tuple:
@@ -36,12 +36,18 @@ def shrink(x, size:int, tf:bool=False):
     "Pictures resized to `size` for an Inception: at 299 as before (`tf`: the TF-FID protocol's resize, which FID is defined with); to a smaller size with antialiasing, so that every pixel counts (a plain bilinear 256 -> 64 reads half of the columns)."
     return resize(x, size, antialias=True) if size < 299 and x.shape[-1] > size else resize(x, size, tf=tf)
 
+def layer_outputs(layers, x, ends)->list:
+    "The activations after the first `n` of `layers` for each n of `ends` (ascending), running them once on `x`."
+    out = []
+    for i, l in enumerate(layers[:ends[-1]]):
+        x = l(x)
+        if i + 1 in ends: out.append(x)
+    return out
+
 def taps_forward(layers, x, size:int)->tuple:
     "Run an Inception's `layers` (stem to Mixed_7c, then its pool) on prepared pictures `x` of `size`: (regions, global feature)."
     r_end, g_end, _, _ = inception_taps(size)
-    for l in layers[:r_end]: x = l(x)
-    regions = x
-    for l in layers[r_end:g_end]: x = l(x)
+    regions, x = layer_outputs(layers, x, (r_end, g_end))
     if size == 299: return regions, layers[18](x).flatten(1)             # the network's own 8x8 pool, as at training of the original
     return regions, x.mean((2, 3))
 

@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import *
 from .layers import sn_conv, sn_linear, diff_augment
-from .damsm import inception_backbone
+from .damsm import inception_backbone, layer_outputs
 
 # %% auto #0
 __all__ = ['VISION_TAPS', 'VISION_CHANNELS', 'VisionHead', 'VisionDiscriminator', 'vision_d_loss', 'vision_g_loss']
@@ -46,12 +46,8 @@ class VisionDiscriminator(nn.Module):
     def features(self, x)->list:
         "The taps' features, (B, 288, h, w) and (B, 768, h/2, w/2), of images (B, 3, H, W) in [-1, 1] after DiffAugment (`vision_aug`); with a graph only when the images need a gradient."
         x = self.net.prepare(diff_augment([x], self.aug)[-1], self.size, tf=False)
-        out = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and x.requires_grad):
-            for i, layer in enumerate(self.net.layers[:VISION_TAPS[-1]]):
-                x = layer(x)
-                if i + 1 in VISION_TAPS: out.append(x)
-        return out
+            return layer_outputs(self.net.layers, x, VISION_TAPS)
     def forward(self, feats:list, sent, wrong=None):
         sents = [sent] if wrong is None else [sent, wrong]
         us, cs = [], [[] for _ in sents]
