@@ -170,12 +170,7 @@ def bench_fold(dev, quick, rows):
         diff = (v['folded']._run([cap] * 4, noise)[0] - v['exported']._run([cap] * 4, noise)[0]).abs().max().item()
         for batch in (1, 16 if name == 'anime' else 4):
             n = (3 if quick else 20) if batch == 1 else (2 if quick else 10)
-            times = {k: [] for k in v}
-            for m in v.values(): m.generate(cap, seed=0, n=batch)                         # warm-up (the compiled one: this batch size's code)
-            for _ in range(n):
-                for k, m in v.items():
-                    t = time.perf_counter(); m.generate(cap, seed=0, n=batch); times[k].append(time.perf_counter() - t)
-            ips = {k: batch / min(t) for k, t in times.items()}
+            ips = take_turns({k: (lambda m=m: m.generate(cap, seed=0, n=batch)) for k, m in v.items()}, n, batch)   # its warm-up call: the compiled one's code for this batch size
             r = dict(model=name, batch=batch, calls=n, exported_img_s=ips['exported'], folded_img_s=ips['folded'], speedup=ips['folded'] / ips['exported'],
                      folded_nchw_img_s=ips['folded_nchw'], channels_last_speedup=ips['folded'] / ips['folded_nchw'], max_abs_diff=diff,
                      compiled_img_s=ips['compiled'], compiled_speedup=ips['compiled'] / ips['exported'], compile_s=compile_s)
