@@ -283,6 +283,7 @@ def bench_original(dev, quick, rows, path):
     process, same sizes and inputs: generation (eval mode, no gradient; ours as exported, folded as `load_model` gives it, and folded
     and compiled) and a training forward and backward (train mode). The variants take turns call by call; the fastest call counts."""
     from deep_t2i.fold import fold_for_inference
+    from deep_t2i.trainer_gan import layout_times
     import deep_t2i.layers as L
     orig = load_original(path)
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
@@ -324,9 +325,12 @@ def bench_original(dev, quick, rows, path):
                   nchw=lambda: ours_nchw(z, w, s, mask)[0][-1].mean().backward())
         fb['torch_sn'] = torch_sn(fb['exported'])
         ips = take_turns(fb, n, B, sync)
+        lt = layout_times(ours, Discriminator(cfg).to(dev), cfg, dev, batch=B)        # what channels_last='auto' would train in here
+        auto = 'exported' if lt['channels_last'] <= lt['default'] else 'nchw'
         r = dict(task=task, mode='training fwd+bwd', batch=B, calls=n, original_img_s=ips['original'], ours_img_s=ips['exported'],
                  ratio=ips['exported'] / ips['original'], nchw_img_s=ips['nchw'], nchw_ratio=ips['nchw'] / ips['original'],
-                 torch_sn_img_s=ips['torch_sn'], sn_speedup=ips['exported'] / ips['torch_sn'])
+                 torch_sn_img_s=ips['torch_sn'], sn_speedup=ips['exported'] / ips['torch_sn'],
+                 auto='channels-last' if auto == 'exported' else 'default', auto_ratio=ips[auto] / ips['original'])
         rows.append(r); print(json.dumps(r), flush=True)
 
 def original_section(rows, cmd:str)->str:
@@ -335,13 +339,15 @@ Measured {datetime.date.today()} with {torch.get_num_threads()} threads: `{cmd}`
 original's own `Anime_G` / `Birds_G` built from its code (cwza/deep_t2i at its last commit) in this process, same sizes, random weights
 and inputs (noise 512, words of the preset's length). images/s, the fastest of `calls` calls per variant; the variants take turns.
 
-{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s', 'nchw_img_s', 'nchw_ratio', 'torch_sn_img_s', 'sn_speedup'])}
+{table(rows, ['task', 'mode', 'batch', 'calls', 'original_img_s', 'ours_img_s', 'ratio', 'folded_img_s', 'folded_ratio', 'compiled_img_s', 'compiled_ratio', 'compile_s', 'nchw_img_s', 'nchw_ratio', 'torch_sn_img_s', 'sn_speedup', 'auto', 'auto_ratio'])}
 `generation`: eval mode, no gradient. `ours`: our generator as exported (spectral norm and BatchNorm as layers, as the original runs
 its own); `folded`: what `load_model` generates with (spectral norm removed, BatchNorm folded into the convolution before it,
 channels-last); `compiled`: folded, then `torch.compile` (`load_model(compile=True)`; `compile_s`: its first call). `ratio` = ours /
 original. `training fwd+bwd`: train mode, one forward and backward of the last image's mean; ours channels-last as `GANTrainer` runs it,
 `nchw`: ours in the default memory format; `torch_sn`: ours channels-last with every spectral norm dividing its weight, as PyTorch's
-layers do (before `SNConv2d`/`SNLinear` divided the output where it is smaller); `sn_speedup` = ours / torch_sn.
+layers do (before `SNConv2d`/`SNLinear` divided the output where it is smaller); `sn_speedup` = ours / torch_sn. `auto`: the format
+`channels_last='auto'` trains in on this machine (`layout_times`: G and the full preset's D, forward and backward, batch 8, both
+formats taking turns, in this process after the rows above); `auto_ratio`: ours in that format / original.
 """
 
 

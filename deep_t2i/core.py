@@ -11,9 +11,9 @@ import numpy as np
 from .files import atomic_write_bytes
 
 # %% auto #0
-__all__ = ['TASKS', 'PRESETS', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig', 'AnimeConfig',
-           'BirdsConfig', 'CaptionsConfig', 'config_from_dict', 'save_config', 'load_config', 'get_config', 'data_dir',
-           'tiny_mode', 'scratch_dir']
+__all__ = ['TASKS', 'PRESETS', 'AUTO_BOOL', 'PKG_DIR', 'PRETRAINED_DIR', 'DeepT2IError', 'UsageError', 'BaseConfig',
+           'AnimeConfig', 'BirdsConfig', 'CaptionsConfig', 'config_from_dict', 'save_config', 'load_config',
+           'get_config', 'data_dir', 'tiny_mode', 'scratch_dir']
 
 # %% ../nbs/00_core.ipynb #0b1757ac
 class DeepT2IError(Exception):
@@ -88,7 +88,7 @@ class BaseConfig:
     amp:str = 'auto'             # 'auto' (bf16 on GPUs of compute capability >= 8.0, fp16 + GradScaler on older ones, off on CPU), 'off', 'bf16', 'fp16'
     deterministic:bool = False   # deterministic cuDNN / PyTorch algorithms (see `set_deterministic`)
     compile:str = 'auto'         # training steps through torch.compile: 'auto' (where the steps left repay the compile time, measured on the first steps), 'on', 'off'
-    channels_last:bool = True    # GAN training: G, D and the pictures in channels-last memory format (faster for the small presets on CPUs; False: the default format, faster for the full birds preset on a CPU)
+    channels_last:bool = True    # GAN training: G, D and the pictures in channels-last memory format; False: the default format; 'auto': whichever runs G and D faster here, timed at the start (which one wins depends on the machine and the preset)
     valid_pct:float = 0.1
     flip:bool = True
     num_workers:int = -1         # data-loading processes; -1: none on CPU, up to 8 per GPU process on CUDA
@@ -169,6 +169,8 @@ def _preset_overrides(task, preset):
     return out
 
 # %% ../nbs/00_core.ipynb #d92f35b0
+AUTO_BOOL = ('channels_last',)    # true/false config keys that also take 'auto'
+
 def config_from_dict(d:dict # a config as saved by `save_config` (must contain `task`)
                     )->BaseConfig:
     "Rebuild an `AnimeConfig`/`BirdsConfig` from a dict, checking every key."
@@ -183,7 +185,8 @@ def config_from_dict(d:dict # a config as saved by `save_config` (must contain `
         default = getattr(cls, k, None)
         if isinstance(default, tuple) and isinstance(v, (list, tuple)):
             v = tuple(float(x) if default and all(isinstance(y, float) for y in default) else x for x in v)   # betas: [0, 0.999] -> floats
-        elif isinstance(default, bool) and not isinstance(v, bool): raise UsageError(f"config key {k!r} must be true/false, got {v!r}")
+        elif isinstance(default, bool) and not isinstance(v, bool) and not (k in AUTO_BOOL and v == 'auto'):
+            raise UsageError(f"config key {k!r} must be true/false{' or auto' if k in AUTO_BOOL else ''}, got {v!r}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if not isinstance(v, (int, float)) or isinstance(v, bool): raise UsageError(f"config key {k!r} must be a number, got {v!r}")
             v = type(default)(v)

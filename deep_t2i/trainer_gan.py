@@ -5,6 +5,7 @@
 # %% ../nbs/04b_trainer_GAN.ipynb #b3a175d0
 from __future__ import annotations
 from pathlib import Path
+import math, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,8 +22,8 @@ from .damsm import inception_net_id
 from .vision_d import VisionDiscriminator, vision_d_loss, vision_g_loss
 
 # %% auto #0
-__all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'GANSteps',
-           'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_throughput', 'notebook_run']
+__all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'layout_times',
+           'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_throughput', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -48,12 +49,32 @@ def g_term(logits, kind:str='bce'):
     "G's loss for logits D should read as real: bce against 1, or (hinge) the mean negated logit."
     return bce(logits, 1.) if kind == 'bce' else -logits.float().mean()
 
+# %% ../nbs/04b_trainer_GAN.ipynb #5a673e1c
+def layout_times(G:nn.Module, D:nn.Module, cfg:BaseConfig, device, batch:int=8, rounds:int=2)->dict:
+    "Seconds of one forward and backward of G and then D on its pictures (train mode, random inputs of `cfg`'s sizes, `batch` of them, under `cfg.amp`) in each memory format, {'channels_last': s, 'default': s}: the fastest of `rounds` timed calls each after a warm-up call, the formats taking turns. Runs on copies with the random state put back: the networks and the run's random numbers are as before."
+    import copy, time
+    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    nets = {'channels_last': [channels_last(copy.deepcopy(m)) for m in (G, D)],
+            'default': [copy.deepcopy(m).to(memory_format=torch.contiguous_format) for m in (G, D)]}
+    best = dict.fromkeys(nets, math.inf)
+    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+        z, sent = torch.randn(batch, cfg.noise_sz, device=device), torch.randn(batch, cfg.emb_sz, device=device)
+        words, mask = torch.randn(batch, cfg.emb_sz, cfg.max_len, device=device), torch.zeros(batch, cfg.max_len, dtype=torch.bool, device=device)
+        for r in range(rounds + 1):
+            for k, (g, d) in nets.items():
+                sync(); t0 = time.perf_counter()
+                with autocast(device, cfg.amp):
+                    fakes, _ = g(z, words, sent, mask); u, c, _ = d(fakes, sent)
+                (u.float().mean() + c.float().mean()).backward(); sync()
+                if r: best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
 # %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
 class GANSteps:
     "The training step of `GANTrainer`: `d_step` then the generator's update on `g_losses`."
     def build_networks(self):
         "G, D (with a word classifier over the words of `word_columns` when `cfg.d_words`), the EMA of G, the vision discriminator when `cfg.vision_d` (`VD`, else None), their optimizers and the gradient scaler, on `self.device`."
-        cfg = self.cfg
+        cfg, self.layout_cl = self.cfg, None                  # None: `choose_layout` has not chosen
         self.word_cols = self.word_columns().to(self.device)
         n_words = int(self.word_cols.max()) + 1 if cfg.d_words > 0 else 0
         self.G, self.D = self.layout(Generator(cfg).to(self.device)), self.layout(Discriminator(cfg, n_words).to(self.device))
@@ -72,8 +93,27 @@ class GANSteps:
         self.scaler = grad_scaler(self.device, cfg.amp)
 
     def layout(self, x):
-        "Module or 4-d tensor `x` in the memory format G and D train in: channels-last unless `cfg.channels_last` is False."
-        return channels_last(x) if self.cfg.channels_last else x
+        "Module or 4-d tensor `x` in the memory format G and D train in: channels-last unless `cfg.channels_last` is False or 'auto' chose the default format (`choose_layout`; before it chooses, channels-last)."
+        on = getattr(self, 'layout_cl', None)
+        return channels_last(x) if (self.cfg.channels_last is not False if on is None else on) else x
+
+    def choose_layout(self, saved:bool=None)->bool:
+        "Put G, D and the EMA of G in the memory format they train in and return whether it is channels-last: `cfg.channels_last` True or False as set; 'auto' keeps `saved` (a resumed run's choice), is channels-last in a `deterministic` run (the same choice every time), and otherwise takes the faster of the two by `layout_times` (rank 0's timing under DDP)."
+        mode, why = self.cfg.channels_last, None
+        if mode != 'auto': cl = bool(mode)
+        elif saved is not None: cl = bool(saved)
+        elif self.cfg.deterministic: cl = True
+        else:
+            t = layout_times(self.G, self.D, self.cfg, self.device) if getattr(self, 'main', True) else None
+            t = self._from_rank0(t) if hasattr(self, '_from_rank0') else t
+            cl = t['channels_last'] <= t['default']
+            why = f"channels-last {t['channels_last']:.3f} s, default format {t['default']:.3f} s"
+        self.layout_cl = cl
+        fmt = torch.channels_last if cl else torch.contiguous_format
+        for m in (self.G, self.D, self.ema.module): m.to(memory_format=fmt)       # in place: the optimizers keep their parameters
+        if why and getattr(self, 'main', True):
+            print(f"channels_last auto: G and D forward and backward take {why} here: training {'channels-last' if cl else 'in the default format'}", file=sys.stderr, flush=True)
+        return cl
 
     def compile_parts(self)->list:
         "What `--compile` compiles in place: G, D (unless the MA-GP's double backward needs it eager: compiled code has no second derivative) and the DAMSM's CNN image encoder (the Inception one is TorchScript and stays as it is). The vision discriminator stays eager (its network runs as loaded; `--compile auto` is not measured with it and stays eager). The EMA copy, used for samples and exports, stays eager."
@@ -277,7 +317,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         self.sample_noise = torch.randn(8, cfg.noise_sz, generator=torch.Generator().manual_seed(cfg.seed))
 
     def wrap(self):
-        "Under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
+        "The memory format G and D train in (`choose_layout`: for 'auto', timed now, before DDP holds the parameters, or kept from the checkpoint); under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
+        self.choose_layout(getattr(self, '_saved_layout', None))
         if not self.distributed: return
         if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
         self.G_ddp, self.D_ddp = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
@@ -285,12 +326,13 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def state(self):
         sd = dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
-                  opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict())
+                  opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict(), channels_last=self.layout_cl)
         return sd if self.VD is None else dict(sd, VD=self.VD.state_dict(), opt_vd=self.opt_vd.state_dict())   # the heads, not the Inception
     def load_state(self, sd):
         self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
         self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.load_scaler(sd.get('scaler'))
         if self.VD is not None: self.VD.load_state_dict(sd['VD']); self.opt_vd.load_state_dict(sd['opt_vd'])
+        self._saved_layout = sd.get('channels_last')                                 # the format it trained in (`choose_layout`)
 
 # %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
 @torch.no_grad()

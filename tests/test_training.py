@@ -59,11 +59,14 @@ def test_torchrun_two_cpu_processes(tiny, anime_data, tmp_path):
     out = tmp_path / 'ddp'
     r = subprocess.run([str(BIN / 'torchrun'), '--standalone', '--nproc_per_node=2', '-m', 'deep_t2i', 'train', 'gan', '--task', 'anime',
                         '--data', str(anime_data), '--damsm', str(tiny / 'damsm'), '--out', str(out), '--batch-size', '8',
-                        '--config', str(tiny / 'fast.json'), '--epochs', '1'],
+                        '--config', str(tiny / 'fast.json'), '--epochs', '1', '--channels-last', 'auto'],
                        capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count('gan run in') == 1                                # only rank 0 prints
+    assert r.stderr.count('channels_last auto:') == 1                       # rank 0 times both formats; every rank trains in its choice
+    assert json.loads((out / 'config.json').read_text())['channels_last'] == 'auto'
     ck = torch.load(out / 'checkpoint.pt', weights_only=True)
+    assert ck['state']['channels_last'] in (True, False)
     assert ck['step'] == 108 // 2 // 8                                     # each rank took half the data
     assert (out / 'model.safetensors').exists()
 
