@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['PERIODS', 'PowerSpectrum', 'radial_profile', 'spectrum_gap', 'spectrum_plot']
+__all__ = ['PERIODS', 'PowerSpectrum', 'radial_profile', 'spectrum_gap', 'spectrum_plot', 'batch_power', 'spectral_loss']
 
 # %% ../nbs/06a_spectrum.ipynb #7eecc9b1
 class PowerSpectrum:
@@ -93,3 +93,21 @@ def spectrum_plot(report:dict, # `spectrum_gap`'s result (or an eval report's `s
     if path is not None: fig.savefig(path, dpi=100)
     plt.close(fig)
     return fig
+
+# %% ../nbs/06a_spectrum.ipynb #bf18d3da
+def batch_power(x:torch.Tensor)->torch.Tensor:
+    "Mean power spectrum (H, W) of pictures `x` (B, C, H, W) over pictures and channels: each channel's mean removed, Hann-windowed, float32, differentiable."
+    x = x.float(); x = x - x.mean((2, 3), keepdim=True)
+    H, W = x.shape[-2:]
+    win = torch.outer(torch.hann_window(H, periodic=False, device=x.device), torch.hann_window(W, periodic=False, device=x.device))
+    f = torch.view_as_real(torch.fft.fft2(x * win))                                  # (B, C, H, W, 2): no |z| (its gradient at 0 is not finite)
+    return (f ** 2).sum(-1).mean((0, 1))
+
+def spectral_loss(fake:torch.Tensor, # generated pictures (B, C, H, W); the gradient flows to them
+                  real:torch.Tensor, # real pictures of the same size (taken as fixed)
+                  eps:float=1e-6)->torch.Tensor:
+    "Mean over every frequency but zero of (log P_fake - log P_real)², P: `batch_power` (relative `eps` keeps empty bins finite)."
+    if fake.shape[1:] != real.shape[1:]: raise ValueError(f"pictures of {tuple(fake.shape[1:])} and {tuple(real.shape[1:])} do not compare")
+    pf, pr = batch_power(fake), batch_power(real.detach())
+    e = eps * float(pr.mean()) + 1e-12
+    return ((pf + e).log() - (pr + e).log()).flatten()[1:].pow(2).mean()

@@ -20,6 +20,7 @@ from .train import Trainer, EMA, eager_calls, compile_module
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
 from .damsm import inception_net_id
 from .vision_d import VisionDiscriminator, vision_d_loss, vision_g_loss
+from .spectrum import spectral_loss
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'layout_times',
@@ -142,6 +143,7 @@ class GANSteps:
         adv, damsm_loss = self.g_losses(fakes, ids, lens, cls, words, sent)
         g_loss = adv + cfg.lambda_damsm * damsm_loss
         if cfg.mode_seek > 0: g_loss = g_loss + cfg.mode_seek * self.mode_seek_loss(fakes[-1], self.noise, words, sent, ids)
+        if cfg.spectral > 0: g_loss = g_loss + cfg.spectral * spectral_loss(fakes[-1], real[-1])   # the real pictures as loaded (not augmented)
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler.scale(g_loss).backward(); self.scaler.step(self.opt_g)
         self.scaler.update()
