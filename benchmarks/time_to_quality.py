@@ -68,12 +68,16 @@ def damsm_overrides(common:dict, over:dict)->dict:
 def train_damsm(cfg, data, run)->tuple:
     "Train (or resume) the DAMSM of `cfg` in `run`; {'epochs', 'minutes' (over all the calls that trained it), 'r_precision'} and the trainer."
     from deep_t2i.trainer_damsm import DAMSMTrainer
-    minutes_file = run.parent / f'{run.name}_minutes.json'                 # the DAMSM's training minutes over all the calls that trained it
+    minutes_file, ck = run.parent / f'{run.name}_minutes.json', run / 'checkpoint.pt'   # the DAMSM's training minutes over all the calls that trained it
     mins = json.loads(minutes_file.read_text())['minutes'] if minutes_file.exists() else 0.0
-    t0 = time.time()
-    d = DAMSMTrainer(cfg, data, run, resume=True, progress=False).fit()
-    if d.step > d._n0 or not minutes_file.exists(): mins += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
-    minutes_file.write_text(json.dumps(dict(minutes=mins, epochs=cfg.damsm_epochs)))
+    t0, done = time.time(), False
+    try:
+        d = DAMSMTrainer(cfg, data, run, resume=True, progress=False).fit(); done = True
+    finally:                                     # interrupted too: the minutes up to its last checkpoint count (a resume redoes the rest)
+        wrote = ck.exists() and ck.stat().st_mtime >= t0
+        if done and (d.step > d._n0 or not minutes_file.exists()): mins += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
+        elif not done and wrote: mins += (ck.stat().st_mtime - t0) / 60
+        if done or wrote: minutes_file.write_text(json.dumps(dict(minutes=mins, epochs=cfg.damsm_epochs)))
     rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
     info = dict(epochs=d.epoch, minutes=round(mins, 2), r_precision=rp[-1] if rp else None)   # the epochs it has, whatever this call asked
     print(f"DAMSM {run.name}: {d.epoch} epochs, {mins:.1f} min, R-precision {info['r_precision']}", flush=True)

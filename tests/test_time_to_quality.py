@@ -173,3 +173,28 @@ def test_time_to_quality_own_damsm(tmp_path):
     r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'time_to_quality.py'), '--task', 'anime', '--data', str(data),
                         '--out', str(tmp_path / 'runs2'), '--results', str(res_dir), '--configs', 'damsm_x={"emb_sz": 24}'], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "names starting with 'damsm'" in r.stderr
+
+
+def test_interrupted_damsm_keeps_its_minutes(tmp_path, monkeypatch):
+    "A DAMSM interrupted after a checkpoint keeps the minutes up to that checkpoint; its resumed run adds its own."
+    import sys, time
+    sys.path.insert(0, str(ROOT / 'benchmarks'))
+    import time_to_quality as ttq, deep_t2i.trainer_damsm as td
+    run = tmp_path / 'damsm'
+    class Interrupted:
+        def __init__(self, cfg, data, out, **kw): pass
+        def fit(self):
+            time.sleep(0.3); run.mkdir(exist_ok=True); (run / 'checkpoint.pt').write_bytes(b'x'); time.sleep(0.3)
+            raise KeyboardInterrupt
+    class Finishes:
+        step, _n0, epoch, history = 5, 2, 1, [{'r_precision': 0.5}]
+        def __init__(self, cfg, data, out, **kw): pass
+        def fit(self): time.sleep(0.3); return self
+    cfg = type('Config', (), {'damsm_epochs': 1})()
+    monkeypatch.setattr(td, 'DAMSMTrainer', Interrupted)
+    with pytest.raises(KeyboardInterrupt): ttq.train_damsm(cfg, None, run)
+    first = json.loads((tmp_path / 'damsm_minutes.json').read_text())['minutes'] * 60
+    assert 0.25 < first < 0.55                                                     # up to the checkpoint, not the time after it
+    monkeypatch.setattr(td, 'DAMSMTrainer', Finishes)
+    info, _ = ttq.train_damsm(cfg, None, run)
+    assert 0.5 < info['minutes'] * 60 < 1.2 and info['r_precision'] == 0.5         # both calls' minutes
