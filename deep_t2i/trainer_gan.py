@@ -51,13 +51,13 @@ def g_term(logits, kind:str='bce'):
     return bce(logits, 1.) if kind == 'bce' else -logits.float().mean()
 
 # %% ../nbs/04b_trainer_GAN.ipynb #5a673e1c
-def layout_times(G:nn.Module, D:nn.Module, cfg:BaseConfig, device, batch:int=8, rounds:int=2)->dict:
-    "Seconds of one forward and backward of G and then D on its pictures (train mode, random inputs of `cfg`'s sizes, `batch` of them, under `cfg.amp`) in each memory format, {'channels_last': s, 'default': s}: the fastest of `rounds` timed calls each after a warm-up call, the formats taking turns. Runs on copies with the random state put back: the networks and the run's random numbers are as before."
+def layout_times(G:nn.Module, D:nn.Module, cfg:BaseConfig, device, batch:int=None, rounds:int=2)->dict:
+    "Seconds of one forward and backward of G and then D on its pictures (train mode, random inputs of `cfg`'s sizes, `batch` of them (default: the batch size, at most 8 on a CPU), under `cfg.amp`) in each memory format, {'channels_last': s, 'default': s}: the fastest of `rounds` timed calls each after a warm-up call, the formats taking turns. Runs on copies with the random state put back: the networks and the run's random numbers are as before."
     import copy, time
-    sync = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     nets = {'channels_last': [channels_last(copy.deepcopy(m)) for m in (G, D)],
             'default': [copy.deepcopy(m).to(memory_format=torch.contiguous_format) for m in (G, D)]}
-    best = dict.fromkeys(nets, math.inf)
+    best, batch = dict.fromkeys(nets, math.inf), batch or (cfg.batch_size if device.type == 'cuda' else min(cfg.batch_size, 8))   # a CPU's choice at 8: the full presets' steps take seconds
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         z, sent = torch.randn(batch, cfg.noise_sz, device=device), torch.randn(batch, cfg.emb_sz, device=device)
         words, mask = torch.randn(batch, cfg.emb_sz, cfg.max_len, device=device), torch.zeros(batch, cfg.max_len, dtype=torch.bool, device=device)
@@ -101,7 +101,8 @@ class GANSteps:
     def choose_layout(self, saved:bool=None)->bool:
         "Put G, D and the EMA of G in the memory format they train in and return whether it is channels-last: `cfg.channels_last` True or False as set; 'auto' keeps `saved` (a resumed run's choice), is channels-last in a `deterministic` run (the same choice every time), and otherwise takes the faster of the two by `layout_times` (rank 0's timing under DDP)."
         mode, why = self.cfg.channels_last, None
-        if mode != 'auto': cl = bool(mode)
+        if mode not in (True, False, 'auto'): raise UsageError(f"channels_last must be true, false or 'auto', got {mode!r}")
+        if mode != 'auto': cl = mode
         elif saved is not None: cl = bool(saved)
         elif self.cfg.deterministic: cl = True
         else:
@@ -298,6 +299,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def check_resume_config(self, saved:dict):
         "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one) and its vision discriminator's network, then its recipe as every run."
+        cl = (saved or {}).get('channels_last', True)                      # checkpoints before `channels_last` was saved in the state: their config's format
+        self._saved_config_layout = cl if isinstance(cl, bool) else None
         was = (saved or {}).get('damsm_sha') or self.cfg.damsm_sha          # checkpoints written before fingerprints: taken as the same DAMSM
         if was != self.cfg.damsm_sha:
             raise UsageError(f"{self.files.out} was trained on another DAMSM (fingerprint {was}) than the one in {self.damsm_path} now ({self.cfg.damsm_sha}): "
@@ -320,7 +323,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def wrap(self):
         "The memory format G and D train in (`choose_layout`: for 'auto', timed now, before DDP holds the parameters, or kept from the checkpoint); under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
-        self.choose_layout(getattr(self, '_saved_layout', None))
+        saved = getattr(self, '_saved_layout', None)                       # the checkpoint's format; from checkpoints without it, its config's
+        self.choose_layout(getattr(self, '_saved_config_layout', None) if saved is None else saved)
         if not self.distributed: return
         if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
         self.G_ddp, self.D_ddp = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
@@ -328,7 +332,8 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def state(self):
         sd = dict(G=self.G.state_dict(), D=self.D.state_dict(), ema=self.ema.module.state_dict(),
-                  opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict(), channels_last=self.layout_cl)
+                  opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), scaler=self.scaler.state_dict(),
+                  channels_last=self.cfg.channels_last is not False if self.layout_cl is None else self.layout_cl)   # the format G and D are in
         return sd if self.VD is None else dict(sd, VD=self.VD.state_dict(), opt_vd=self.opt_vd.state_dict())   # the heads, not the Inception
     def load_state(self, sd):
         self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])

@@ -187,7 +187,7 @@ def test_interrupted_damsm_keeps_its_minutes(tmp_path, monkeypatch):
             time.sleep(0.3); run.mkdir(exist_ok=True); (run / 'checkpoint.pt').write_bytes(b'x'); time.sleep(0.3)
             raise KeyboardInterrupt
     class Finishes:
-        step, _n0, epoch, history = 5, 2, 1, [{'r_precision': 0.5}]
+        step, _n0, epoch, history, stopped = 5, 2, 1, [{'r_precision': 0.5}], None
         def __init__(self, cfg, data, out, **kw): pass
         def fit(self): time.sleep(0.3); return self
     cfg = type('Config', (), {'damsm_epochs': 1})()
@@ -197,4 +197,7 @@ def test_interrupted_damsm_keeps_its_minutes(tmp_path, monkeypatch):
     assert 0.25 < first < 0.55                                                     # up to the checkpoint, not the time after it
     monkeypatch.setattr(td, 'DAMSMTrainer', Finishes)
     info, _ = ttq.train_damsm(cfg, None, run)
-    assert 0.5 < info['minutes'] * 60 < 1.2 and info['r_precision'] == 0.5         # both calls' minutes
+    both = json.loads((tmp_path / 'damsm_minutes.json').read_text())['minutes'] * 60
+    assert first + 0.25 < both < first + 0.6 and info['r_precision'] == 0.5        # both calls' minutes
+    Finishes.stopped = 'stopped'                                                   # stopped by a signal (fit returns): no GAN on a half-trained DAMSM
+    with pytest.raises(SystemExit, match='stopped before its last epoch'): ttq.train_damsm(cfg, None, run)
