@@ -9,7 +9,9 @@ the mean picture holds (near 1: a fixed pattern, at the same place in every pict
 between neighbouring columns by bands of 8 rows (8-bit levels) for generated and real pictures; and for every module of
 G whose output has the final resolution, the power of its feature maps at a 2-pixel period along x and along y over
 the median of their frequency ring (log10; the measure of `spectrum_gap` without the real pictures' part) and its
-coherent share.
+coherent share. Last, how strongly an untrained discriminator of the model's config (3 random initialisations) feels
+2-pixel patterns: the power of its unconditional logit's gradient with respect to the real pictures at those periods
+over its ring's median (a discriminator blind to them would have a deep dip there).
 """
 import argparse, sys
 from pathlib import Path
@@ -74,6 +76,20 @@ def main():
     for n, fs in feats.items():
         f = torch.cat(fs); P = feature_power(f)
         print(f"  {n:24s} {tuple(f.shape[1:])}: x {_peak_excess(P, 0, k):+.2f}  y {_peak_excess(P, k, 0):+.2f}  coherent {coh(f):.2f}")
+    d = np.array([d_sensitivity(m.cfg, reals, seed) for seed in range(3)]).mean(0)
+    print(f"an untrained D's gradient at 2 px over its ring's median (log10): x {d[0]:+.2f}, y {d[1]:+.2f}, xy {d[2]:+.2f}")
+
+
+def d_sensitivity(cfg, reals:torch.Tensor, seed:int)->tuple:
+    "(x, y, xy): log10 power of an untrained D's unconditional-logit gradient w.r.t. `reals` (through every scale of their pyramid) at a 2-pixel period, over its ring's median."
+    from deep_t2i.model import Discriminator
+    from deep_t2i.images import image_pyramid
+    torch.manual_seed(seed)
+    D, x = Discriminator(cfg).train(), reals[:64].clone().requires_grad_(True)
+    u, _, _ = D(image_pyramid(x, cfg.n_scales), torch.randn(len(x), cfg.emb_sz))
+    g, = torch.autograd.grad(u.sum(), x)
+    P, k = feature_power(g), x.shape[-1] // 2
+    return _peak_excess(P, 0, k), _peak_excess(P, k, 0), _peak_excess(P, k, k)
 
 
 if __name__ == '__main__': main()

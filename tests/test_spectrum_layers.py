@@ -19,6 +19,7 @@ def test_runs_on_the_bundled_model(anime_data):
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'spectrum gap' in r.stdout and 'held by the mean picture' in r.stdout and 'rows  32- 39' in r.stdout
     assert 'blocks.3.conv2' in r.stdout and 'rgb.4' in r.stdout                # G's layers at 64x64
+    assert "an untrained D's gradient at 2 px" in r.stdout
     r = subprocess.run([str(BIN / 'python'), str(ROOT / 'benchmarks' / 'spectrum_layers.py'), '--data', str(anime_data / 'nothing')],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and 'no tags.csv' in r.stderr
