@@ -10,7 +10,7 @@ resumes it exactly), and every export is judged by `deep_t2i.metrics.evaluate` o
 attribute judge for all. The x axis is wall-clock minutes on this machine's cores: the DAMSM's training time plus
 the GAN's training time (setup, checkpoints and sample grids included; the evaluations are not). GANs train in the memory
 format that is faster here (`channels_last: "auto"`, timed once at the start of each run) unless `--base` or a
-configuration sets `channels_last`.
+configuration sets `channels_last`; each configuration's JSON records the format each seed's run chose (`channels_last`).
 
 Two runs of one configuration that differ only in the seed can differ by 20 points of attribute accuracy at demo
 length, so one run ranks only large effects. With `--seeds`, every configuration's GAN trains once per seed (the
@@ -171,9 +171,15 @@ def run(a):
         res['configs'][name] = dict(overrides=over, config={k: v for k, v in cfg.to_dict().items() if k in (
             'fusion', 'd_head', 'gan_loss', 'ma_gp', 'diffaug', 'd_words', 'mode_seek', 'upsample', 'g_padding', 'lr_g', 'lr_d', 'lambda_damsm', 'width', 'batch_size', 'ema_decay')},
                                     seeds=seeds or [cfg.seed], points=mean_points(runs), **({'runs': runs} if len(runs) > 1 else {}),
-                                    machine=res['machine'], base=common, command=res['command'], damsm=dm if groups[name] == 'damsm' else dict(dm, run=groups[name]))
+                                    machine=res['machine'], base=common, command=res['command'], damsm=dm if groups[name] == 'damsm' else dict(dm, run=groups[name]),
+                                    channels_last=[chosen_layout(run_dirs[name, s]) for s in cfgs])   # each seed's memory format (`auto`'s choice)
         res_path.write_text(json.dumps(res, indent=1))
     render(Path(a.results))
+
+def chosen_layout(run_dir)->bool:
+    "Whether the GAN run in `run_dir` trained channels-last (its checkpoint's record; None from checkpoints without it)."
+    import torch
+    return torch.load(Path(run_dir) / 'checkpoint.pt', map_location='cpu', weights_only=True)['state'].get('channels_last')
 
 def train_curve(a, run_dir, cfg, data, damsm_run, judge, damsm_min)->list:
     "Train `cfg` on the DAMSM of `damsm_run` in `run_dir` in chunks of `a.every` minutes up to `a.minutes`, judging the export after each chunk; the points."

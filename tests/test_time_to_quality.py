@@ -24,6 +24,7 @@ def test_time_to_quality_writes_curves(tmp_path):
         assert len(pts) >= 2 and pts[0]['minutes'] < pts[-1]['minutes'] and pts[0]['step'] < pts[-1]['step']
         assert all(0 <= p['eyes'] <= 1 and 0 <= p['hair'] <= 1 and p['variety'] > 0 for p in pts)   # 96 images: the held-out 10% hold a same-class pair, so a ratio
     assert res['configs']['old']['config']['mode_seek'] == 0 < res['configs']['new']['config']['mode_seek']
+    assert all(c['channels_last'] in ([True], [False]) for c in res['configs'].values())   # the format `auto` chose, recorded
     md = (res_dir / 'RESULTS.md').read_text()
     assert md.startswith('# Benchmark results\n\nkept') and '<!-- ttq:start -->' in md and '](ttq/anime.png)' in md
     assert (res_dir / 'ttq' / 'anime.png').stat().st_size > 1000
