@@ -5,7 +5,7 @@
 # %% ../nbs/04b_trainer_GAN.ipynb #b3a175d0
 from __future__ import annotations
 from pathlib import Path
-import math, sys
+import functools, math, sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -24,7 +24,8 @@ from .spectrum import spectral_loss
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'layout_times',
-           'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_throughput', 'notebook_run']
+           'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_steps', 'probe_throughput',
+           'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -293,6 +294,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         if cfg.vision_d > 0:                                               # recorded: resuming on another network is refused
             try: cfg = cfg.replace(vision_net=inception_net_id(inception_weights))
             except DeepT2IError as e: raise DeepT2IError(f"vision_d needs an Inception network: {e}; or set vision_d to 0") from None
+        self._saved_layout = None                                         # a resumed run's memory format (`check_resume_config`, `load_state`)
         super().__init__(cfg, out, resume, progress)
         if cfg.vision_d > 0: self.COMPILE_KIND = 'gan+vision'            # not in COMPILE_PAYS: `--compile auto` stays eager
         self.data, self.damsm_path, self.inception_weights = data, str(damsm_run), inception_weights
@@ -300,7 +302,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
     def check_resume_config(self, saved:dict):
         "A resumed GAN keeps its DAMSM (by fingerprint: a DAMSM retrained in place is another one) and its vision discriminator's network, then its recipe as every run."
         cl = (saved or {}).get('channels_last', True)                      # checkpoints before `channels_last` was saved in the state: their config's format
-        self._saved_config_layout = cl if isinstance(cl, bool) else None
+        self._saved_layout = cl if isinstance(cl, bool) else None           # 'auto' in an old config: `choose_layout` times it
         was = (saved or {}).get('damsm_sha') or self.cfg.damsm_sha          # checkpoints written before fingerprints: taken as the same DAMSM
         if was != self.cfg.damsm_sha:
             raise UsageError(f"{self.files.out} was trained on another DAMSM (fingerprint {was}) than the one in {self.damsm_path} now ({self.cfg.damsm_sha}): "
@@ -323,8 +325,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
 
     def wrap(self):
         "The memory format G and D train in (`choose_layout`: for 'auto', timed now, before DDP holds the parameters, or kept from the checkpoint); under DDP: SyncBatchNorm in G on GPUs (statistics over the whole batch, not each rank's share), then both nets wrapped."
-        saved = getattr(self, '_saved_layout', None)                       # the checkpoint's format; from checkpoints without it, its config's
-        self.choose_layout(getattr(self, '_saved_config_layout', None) if saved is None else saved)
+        self.choose_layout(self._saved_layout)
         if not self.distributed: return
         if self.device.type == 'cuda': self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)   # same parameters, so the optimizer is unchanged
         self.G_ddp, self.D_ddp = nn.parallel.DistributedDataParallel(self.G), nn.parallel.DistributedDataParallel(self.D)
@@ -339,7 +340,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
         self.G.load_state_dict(sd['G']); self.D.load_state_dict(sd['D']); self.ema.module.load_state_dict(sd['ema'])
         self.opt_g.load_state_dict(sd['opt_g']); self.opt_d.load_state_dict(sd['opt_d']); self.load_scaler(sd.get('scaler'))
         if self.VD is not None: self.VD.load_state_dict(sd['VD']); self.opt_vd.load_state_dict(sd['opt_vd'])
-        self._saved_layout = sd.get('channels_last')                                 # the format it trained in (`choose_layout`)
+        self._saved_layout = sd.get('channels_last', self._saved_layout)             # the format it trained in (`choose_layout`); without it, its config's
 
 # %% ../nbs/04b_trainer_GAN.ipynb #a5a7dd0a
 @torch.no_grad()
@@ -368,9 +369,8 @@ def d_ranking(t:GANTrainer, batches:int=2)->float:
     return float((ur[:, None] > uf[None, :]).float().mean())
 
 # %% ../nbs/04b_trainer_GAN.ipynb #efb22d1c
-def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=False)->dict:
-    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (random data, one warm-up step). With `compile`, the steps as `--compile on` runs them (after two warm-up steps each), and 'damsm_compile_s', 'gan_compile_s': how long each one's warm-ups took."
-    import time
+def probe_steps(cfg:BaseConfig, vocab_sz:int=30, compile:bool=False)->dict:
+    "{'damsm': step, 'gan': step}: callables that each run one DAMSM or GAN training step of `cfg` here on the same random batch (random weights; the networks as `GANTrainer.setup` builds them, the real step code: `GANSteps.train_step`). With `compile`, G, D and the CNN image encoder compiled in place, as `--compile on` does."
     from deep_t2i.damsm import DAMSM
     dev, B, S = default_device(), cfg.batch_size, cfg.img_size
     tok = None
@@ -383,19 +383,26 @@ def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=
     s = GANSteps(); s.cfg, s.device = cfg, dev
     s.damsm = channels_last(DAMSM(cfg, vocab_sz, tok=tok).to(dev))
     s.build_networks()                                     # what `GANTrainer.setup` builds
-    if compile: s.compile_parts()                     # G, D and the CNN image encoder, compiled in place
+    if compile: s.compile_parts()
     opt = torch.optim.Adam(s.damsm.parameters(), 1e-4)
     def damsm_step():
         loss, _ = s.damsm(channels_last(batch[0].to(dev)), batch[1].to(dev), batch[2], batch[3].to(dev))
         opt.zero_grad(); loss.backward(); opt.step()
-    sync, warm = (torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)), {}
+    return dict(damsm=damsm_step, gan=functools.partial(s.train_step, batch))   # the GAN step's `.func.__self__`: the `GANSteps`
+
+# %% ../nbs/04b_trainer_GAN.ipynb #9e3b1b5b
+def probe_throughput(cfg:BaseConfig, steps:int=3, vocab_sz:int=30, compile:bool=False)->dict:
+    "{'damsm_img_s', 'gan_img_s'}: images per second of the DAMSM and GAN training steps of `cfg` here (`probe_steps`, one warm-up step). With `compile`, the steps as `--compile on` runs them (after two warm-up steps each), and 'damsm_compile_s', 'gan_compile_s': how long each one's warm-ups took."
+    import time
+    fns, B = probe_steps(cfg, vocab_sz, compile), cfg.batch_size
+    sync, warm = (torch.cuda.synchronize if default_device().type == 'cuda' else (lambda: None)), {}
     def rate(name, fn):
         t0 = time.perf_counter()
         for _ in range(2 if compile else 1): fn()
         sync(); warm[name] = time.perf_counter() - t0; t0 = time.perf_counter()
         for _ in range(steps): fn()
         sync(); return B * steps / (time.perf_counter() - t0)
-    out = dict(damsm_img_s=rate('damsm', damsm_step), gan_img_s=rate('gan', lambda: s.train_step(batch)))
+    out = {f'{k}_img_s': rate(k, fn) for k, fn in fns.items()}
     return dict(out, damsm_compile_s=warm['damsm'], gan_compile_s=warm['gan']) if compile else out
 
 # %% ../nbs/04b_trainer_GAN.ipynb #9ea535d7
