@@ -270,13 +270,9 @@ def load_original(path):
         if stub: del sys.modules['transformers']
 
 def take_turns(fns:dict, n:int, batch:int, sync=lambda: None)->dict:
-    "{name: images/s} of each callable of `fns` (one call = `batch` images): one warm-up call each, then `n` rounds in which they take turns; the fastest call counts."
-    times = {k: [] for k in fns}
-    for f in fns.values(): f()
-    for _ in range(n):
-        for k, f in fns.items():
-            sync(); t = time.perf_counter(); f(); sync(); times[k].append(time.perf_counter() - t)
-    return {k: batch / min(t) for k, t in times.items()}
+    "{name: images/s} of each callable of `fns` (one call = `batch` images): one warm-up call each, then `n` rounds in which they take turns; the fastest call counts (`fastest_turns`)."
+    from deep_t2i.device import fastest_turns
+    return {k: batch / s for k, s in fastest_turns(fns, n, sync).items()}
 
 def bench_original(dev, quick, rows, path):
     """The full preset's generator (the original's layout) against the original's own generator class, built from its code in this

@@ -10,7 +10,7 @@ from .core import UsageError
 
 # %% auto #0
 __all__ = ['AMP_HELP', 'seed_everything', 'default_device', 'amp_dtype', 'grad_scaler', 'autocast', 'channels_last',
-           'set_deterministic']
+           'fastest_turns', 'set_deterministic']
 
 # %% ../nbs/00b_device.ipynb #4fb13acf
 def seed_everything(seed:int):
@@ -59,6 +59,18 @@ def channels_last(x):
     import torch
     if isinstance(x, torch.nn.Module): return x.to(memory_format=torch.channels_last)
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+# %% ../nbs/00b_device.ipynb #79ed0e23
+def fastest_turns(fns:dict, # {name: callable}
+                  rounds:int=2, sync=lambda: None)->dict:
+    "{name: seconds of its fastest call}: one warm-up call each, then `rounds` rounds in which the callables take turns; `sync` runs before and after each timed call (a GPU's `torch.cuda.synchronize`: its work is asynchronous)."
+    import time
+    best = dict.fromkeys(fns, float('inf'))
+    for f in fns.values(): f()
+    for _ in range(rounds):
+        for k, f in fns.items():
+            sync(); t = time.perf_counter(); f(); sync(); best[k] = min(best[k], time.perf_counter() - t)
+    return best
 
 # %% ../nbs/00b_device.ipynb #1ea425da
 def set_deterministic(on:bool=True):

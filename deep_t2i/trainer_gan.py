@@ -53,23 +53,20 @@ def g_term(logits, kind:str='bce'):
 
 # %% ../nbs/04b_trainer_GAN.ipynb #5a673e1c
 def layout_times(G:nn.Module, D:nn.Module, cfg:BaseConfig, device, batch:int=None, rounds:int=2)->dict:
-    "Seconds of one forward and backward of G and then D on its pictures (train mode, random inputs of `cfg`'s sizes, `batch` of them (default: the batch size, at most 8 on a CPU), under `cfg.amp`) in each memory format, {'channels_last': s, 'default': s}: the fastest of `rounds` timed calls each after a warm-up call, the formats taking turns. Runs on copies with the random state put back: the networks and the run's random numbers are as before."
-    import copy, time
+    "Seconds of one forward and backward of G and then D on its pictures (train mode, random inputs of `cfg`'s sizes, `batch` of them (default: the batch size, at most 8 on a CPU), under `cfg.amp`) in each memory format, {'channels_last': s, 'default': s}: the fastest of `rounds` timed calls each after a warm-up call, the formats taking turns (`fastest_turns`). Runs on copies with the random state put back: the networks and the run's random numbers are as before."
+    import copy
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == 'cuda' else (lambda: None)
     nets = {'channels_last': [channels_last(copy.deepcopy(m)) for m in (G, D)],
             'default': [copy.deepcopy(m).to(memory_format=torch.contiguous_format) for m in (G, D)]}
-    best, batch = dict.fromkeys(nets, math.inf), batch or (cfg.batch_size if device.type == 'cuda' else min(cfg.batch_size, 8))   # a CPU's choice at 8: the full presets' steps take seconds
+    batch = batch or (cfg.batch_size if device.type == 'cuda' else min(cfg.batch_size, 8))   # a CPU's choice at 8: the full presets' steps take seconds
     with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
         z, sent = torch.randn(batch, cfg.noise_sz, device=device), torch.randn(batch, cfg.emb_sz, device=device)
         words, mask = torch.randn(batch, cfg.emb_sz, cfg.max_len, device=device), torch.zeros(batch, cfg.max_len, dtype=torch.bool, device=device)
-        for r in range(rounds + 1):
-            for k, (g, d) in nets.items():
-                sync(); t0 = time.perf_counter()
-                with autocast(device, cfg.amp):
-                    fakes, _ = g(z, words, sent, mask); u, c, _ = d(fakes, sent)
-                (u.float().mean() + c.float().mean()).backward(); sync()
-                if r: best[k] = min(best[k], time.perf_counter() - t0)
-    return best
+        def step(g, d):
+            with autocast(device, cfg.amp):
+                fakes, _ = g(z, words, sent, mask); u, c, _ = d(fakes, sent)
+            (u.float().mean() + c.float().mean()).backward()
+        return fastest_turns({k: functools.partial(step, *gd) for k, gd in nets.items()}, rounds, sync)
 
 # %% ../nbs/04b_trainer_GAN.ipynb #92e862b6
 class GANSteps:
