@@ -81,6 +81,7 @@ class BaseConfig:
     lr_d:float = 2e-4
     betas:tuple = (0.0, 0.999)
     ema_decay:float = 0.999
+    standing_stats:int = 16      # GAN exports and sample grids: the EMA generator's BatchNorm statistics recomputed over this many batches of training captions (its own averaged weights' statistics, BigGAN's standing statistics); 0: the live generator's, copied every step
     batch_size:int = 48
     epochs:int = 40
     ckpt_every:int = 500         # iterations between mid-epoch checkpoints

@@ -203,7 +203,7 @@ class Trainer:
             self.history = self.files.read_metrics()[:sd['n_history']]          # rows after the checkpoint are redone
             if len(self.history) < sd['n_history']: raise DeepT2IError(f"{self.files.metrics} has fewer rows than {self.files.ckpt} expects: the run folder is damaged")
 
-    RESUME_FREE = ('epochs', 'damsm_epochs', 'ckpt_every', 'tensorboard', 'sample_every', 'num_workers', 'amp', 'deterministic', 'compile', 'inception_cache_mb', 'channels_last')
+    RESUME_FREE = ('epochs', 'damsm_epochs', 'ckpt_every', 'tensorboard', 'sample_every', 'num_workers', 'amp', 'deterministic', 'compile', 'inception_cache_mb', 'channels_last', 'standing_stats')
     def check_resume_config(self, saved:dict):
         "A resumed run keeps its recipe: a config differing from the checkpoint's (beyond how long and how to run, `RESUME_FREE`) is an error naming the keys."
         if not saved: return

@@ -24,8 +24,8 @@ from .spectrum import spectral_loss
 
 # %% auto #0
 __all__ = ['SAMPLE_ANIME', 'DAMSM_SHARED', 'DAMSM_SHARED_CAPTIONS', 'sample_captions', 'bce', 'd_term', 'g_term', 'layout_times',
-           'GANSteps', 'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_steps', 'probe_throughput',
-           'notebook_run']
+           'GANSteps', 'standing_statistics', 'GANSamples', 'GANTrainer', 'd_accuracy', 'd_ranking', 'probe_steps',
+           'probe_throughput', 'notebook_run']
 
 # %% ../nbs/04b_trainer_GAN.ipynb #66985ec5
 SAMPLE_ANIME = ['blue hair red eyes', 'blonde hair blue eyes', 'red hair green eyes', 'black hair purple eyes',
@@ -231,13 +231,39 @@ class GANSteps:
         target[:, 0] = 0.                                                   # column 0: padding and what is no word
         return F.binary_cross_entropy_with_logits(logits.float(), target)
 
+# %% ../nbs/04b_trainer_GAN.ipynb #e39ca7dd
+@torch.no_grad()
+def standing_statistics(G:nn.Module, text:nn.Module, ds, cfg:BaseConfig, batches:int=16, device=None)->nn.Module:
+    "A copy of generator `G` in eval mode whose BatchNorm statistics are its own (BigGAN's standing statistics): run in training mode over `batches` batches of `cfg.batch_size` captions of dataset `ds` (encoded by the frozen `text` encoder) and noise, the same ones every call (drawn from `cfg.seed`; the global random state is untouched), each BatchNorm averaging all of them. An EMA generator's buffers otherwise follow the live generator, whose statistics come from other weights. `G` itself is unchanged; `batches` 0 or no BatchNorm: `G` as it is."
+    import copy
+    import numpy as np
+    if batches <= 0 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()): return G.eval()
+    device = device or next(G.parameters()).device
+    G = copy.deepcopy(G).train()
+    bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns: m.reset_running_stats(); m.momentum = None                # None: a cumulative average over the batches
+    gen, bs = torch.Generator().manual_seed(cfg.seed), cfg.batch_size
+    idx = torch.randint(len(ds), (batches * bs,), generator=gen).tolist()
+    for b in range(batches):
+        rows = [ds.pad(ds.caption_ids(i, np.random.default_rng([cfg.seed, i]))) for i in idx[b * bs:(b + 1) * bs]]
+        ids, lens = torch.stack([r[0] for r in rows]).to(device), torch.tensor([r[1] for r in rows])
+        words, sent = text(ids, lens)
+        G(torch.randn(len(rows), cfg.noise_sz, generator=gen).to(device), words, sent, pad_mask(ids))
+    for m, mo in zip(bns, momenta): m.momentum = mo
+    return G.eval()
+
 # %% ../nbs/04b_trainer_GAN.ipynb #c31f44ab
 class GANSamples:
-    "Sample grids and the export of `GANTrainer` (both from the EMA generator)."
+    "Sample grids and the export of `GANTrainer` (both from the EMA generator, with its own BatchNorm statistics: `standing_generator`)."
+    def standing_generator(self)->nn.Module:
+        "The EMA generator with BatchNorm statistics of its own (`standing_statistics` over `cfg.standing_stats` batches of this run's training captions, drawn from its seed): what the exports and sample grids show. The EMA itself (and so training and resume) is unchanged; `standing_stats` 0: the EMA as it is."
+        return standing_statistics(self.ema.module, self.damsm.text, self.train_ds, self.cfg, self.cfg.standing_stats, self.device)
+
     @torch.no_grad()
     def generate(self, captions:list, noise:torch.Tensor, model=None):
         "Images (largest scale) and attention maps of the EMA generator for captions x noise."
-        G = (model or self.ema.module).eval()
+        G = (self.ema.module if model is None else model).eval()
         ids = [self.tok.encode(cap) for cap in captions]
         T = self.cfg.max_len
         idt = torch.tensor([i + [0] * (T - len(i)) for i in ids], device=self.device)
@@ -246,30 +272,32 @@ class GANSamples:
         imgs, attn = G(noise.to(self.device), words, sent, pad_mask(idt))
         return imgs[-1], attn
 
-    def sample_grid(self, path):
-        "A grid: one row per sample caption, one column per fixed noise vector (EMA generator)."
+    def sample_grid(self, path, model=None):
+        "A grid: one row per sample caption, one column per fixed noise vector (`model`, by default `standing_generator()`)."
         k = len(self.sample_noise)
         caps = [cap for cap in self.sample_caps for _ in range(k)]
-        imgs, _ = self.generate(caps, self.sample_noise.repeat(len(self.sample_caps), 1))
+        imgs, _ = self.generate(caps, self.sample_noise.repeat(len(self.sample_caps), 1), self.standing_generator() if model is None else model)
         grid = image_grid([to_pil(i) for i in imgs], ncol=k, row_labels=self.sample_caps, label_w=150)
         path.parent.mkdir(parents=True, exist_ok=True); grid.save(path)
         return grid
 
     def end_epoch(self, epoch):
         if self.main and ((epoch + 1) % max(self.cfg.sample_every, 1) == 0 or epoch + 1 >= getattr(self, '_epochs', 0)):
-            self.tb_image('samples', self.sample_grid(self.files.samples(epoch + 1)), self.step)
-            self.export()
+            G = self.standing_generator()                                 # once for both
+            self.tb_image('samples', self.sample_grid(self.files.samples(epoch + 1), G), self.step)
+            self.export(model=G)
         return {}
 
     def at_stop(self):
         "A run stopped early: a sample grid named by its step, and the export."
-        self.sample_grid(self.files.out / 'samples' / f'step_{self.step:06d}.png'); self.export()
+        G = self.standing_generator()
+        self.sample_grid(self.files.out / 'samples' / f'step_{self.step:06d}.png', G); self.export(model=G)
 
-    def export(self, path=None):
-        "Write the EMA generator, the DAMSM encoders (text, and image for evaluation) and the tokenizer as `model.safetensors` + `model.json`."
+    def export(self, path=None, model=None):
+        "Write the generator (`model`, by default `standing_generator()`: the EMA's weights), the DAMSM encoders (text, and image for evaluation) and the tokenizer as `model.safetensors` + `model.json`."
         path = path or self.files.out / 'model'
         save_model_files(path, self.cfg, self.tok.to_dict(),
-                         {'text': self.damsm.text, 'G': self.ema.module, 'image': self.damsm.image.trainable_state_dict()},
+                         {'text': self.damsm.text, 'G': self.standing_generator() if model is None else model, 'image': self.damsm.image.trainable_state_dict()},
                          dict(step=self.step, epoch=self.epoch + 1, damsm=self.damsm_path))
 
 # %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4

@@ -92,7 +92,7 @@ Files: `{name}.safetensors` ({files}) and `{name}.json` (config, tokenizer, meta
 ```
 
 - config: width {cfg['width']}, min_ch {cfg['min_ch']}{', hi_ch ' + str(cfg['hi_ch']) if cfg.get('hi_ch') else ''}, noise {cfg['noise_sz']}, emb {cfg['emb_sz']}, image encoder `{cfg['image_encoder']}`,
-  batch {cfg['batch_size']}, Adam lr {cfg['lr_g']}/{cfg['lr_d']} betas {cfg['betas']}, EMA {cfg['ema_decay']}, lambda_DAMSM {cfg['lambda_damsm']}, img_size {cfg['img_size']}
+  batch {cfg['batch_size']}, Adam lr {cfg['lr_g']}/{cfg['lr_d']} betas {cfg['betas']}, EMA {cfg['ema_decay']}{' (BatchNorm statistics of its own over ' + str(cfg['standing_stats']) + ' batches)' if cfg.get('standing_stats') else ''}, lambda_DAMSM {cfg['lambda_damsm']}, img_size {cfg['img_size']}
 {damsm_line(dcfg['damsm_epochs'], cfg, rp if rp is None else f'{rp:.3f}')}
 {steps_line(cfg, meta)}
 - wall time: {wall}
