@@ -229,7 +229,9 @@ def get_config(task:str, # 'anime', 'birds' or 'captions' (your own data)
         if d.get('square') not in ('crop', 'pad'): raise UsageError(f"square must be 'crop' or 'pad', got {d.get('square')!r}")
     if d.get('text_encoder') not in ('gru', 'sentence'): raise UsageError(f"text_encoder must be 'gru' or 'sentence', got {d.get('text_encoder')!r}")
     if task == 'anime' and d['text_encoder'] != 'gru': raise UsageError("anime tags are read by their own fixed tokenizer: text_encoder 'sentence' is for free-text captions (birds, your own data)")
-    return config_from_dict(d)
+    cfg = config_from_dict(d)
+    if cfg.standing_stats < 0: raise UsageError(f"standing_stats is a number of batches, 0 (off) or more, got {cfg.standing_stats}")
+    return cfg
 
 # %% ../nbs/00_core.ipynb #9d952528
 PKG_DIR = Path(__file__).parent if '__file__' in globals() else Path('../deep_t2i').resolve()

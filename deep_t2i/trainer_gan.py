@@ -234,10 +234,12 @@ class GANSteps:
 # %% ../nbs/04b_trainer_GAN.ipynb #e39ca7dd
 @torch.no_grad()
 def standing_statistics(G:nn.Module, text:nn.Module, ds, cfg:BaseConfig, batches:int=16, device=None)->nn.Module:
-    "A copy of generator `G` in eval mode whose BatchNorm statistics are its own (BigGAN's standing statistics): run in training mode over `batches` batches of `cfg.batch_size` captions of dataset `ds` (encoded by the frozen `text` encoder) and noise, the same ones every call (drawn from `cfg.seed`; the global random state is untouched), each BatchNorm averaging all of them. An EMA generator's buffers otherwise follow the live generator, whose statistics come from other weights. `G` itself is unchanged; `batches` 0 or no BatchNorm: `G` as it is."
+    "A copy of generator `G` in eval mode whose BatchNorm statistics are its own (BigGAN's standing statistics): run in training mode over `batches` batches of `cfg.batch_size` captions of dataset `ds` (encoded by the frozen `text` encoder) and noise, the same ones every call (drawn from `cfg.seed`; the global random state is untouched), each BatchNorm averaging all of them. An EMA generator's buffers otherwise follow the live generator, whose statistics come from other weights. `G` itself is unchanged (mode included); `batches` 0 or no BatchNorm: `G` itself, as it is. SyncBatchNorm is refused (in training mode it waits for the other processes): pass the EMA, which holds plain BatchNorm."
     import copy
     import numpy as np
-    if batches <= 0 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()): return G.eval()
+    if batches < 0: raise ValueError(f"standing statistics over {batches} batches: expected 0 (off) or more")
+    if any(isinstance(m, nn.SyncBatchNorm) for m in G.modules()): raise ValueError("standing statistics of a SyncBatchNorm model would wait for the other processes: pass a copy with plain BatchNorm (the EMA generator)")
+    if batches == 0 or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in G.modules()): return G
     device = device or next(G.parameters()).device
     G = copy.deepcopy(G).train()
     bns = [m for m in G.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -262,7 +264,7 @@ class GANSamples:
 
     @torch.no_grad()
     def generate(self, captions:list, noise:torch.Tensor, model=None):
-        "Images (largest scale) and attention maps of the EMA generator for captions x noise."
+        "Images (largest scale) and attention maps for captions x noise, of `model` or by default the EMA generator as it is (with the live generator's BatchNorm statistics; `standing_generator()` is the exported one)."
         G = (self.ema.module if model is None else model).eval()
         ids = [self.tok.encode(cap) for cap in captions]
         T = self.cfg.max_len

@@ -19,7 +19,7 @@ def test_damsm_term_sends_gradient_to_generator(encoder, birds_data, tmp_path):
 def test_full_preset_birds_gan_step_on_cpu(birds_data, tmp_path):
     "The original's sizes (256x256, Inception image encoder, full G and D) run a whole training step; G's and D's weights both change, and so does the exported EMA of G."
     w = random_inception_weights(tmp_path / 'inc.pth')
-    cfg = get_config('birds', 'full', batch_size=2)
+    cfg = get_config('birds', 'full', batch_size=2, standing_stats=2)   # the export's standing statistics: 2 batches of 2 at 256x256
     damsm = damsm_run(tmp_path / 'damsm', cfg, birds_data, w)
     t = GANTrainer(cfg, birds_data, damsm, tmp_path / 'gan', progress=False, inception_weights=w)
     start, wrap = record_start(t, 'G', 'D'), t.wrap
