@@ -55,6 +55,7 @@ class BaseConfig:
     d_words:float = 0.0          # > 0: weight of D's auxiliary word classifier (AC-GAN for captions): D learns which words a real image's caption holds, G is trained so that D finds its caption's words
     mode_seek:float = 0.0        # > 0: weight of MSGAN's mode-seeking term (Mao et al. 2019): a quarter of the batch is drawn again with new noise and G is penalised by 1 / (image distance / noise distance)
     spectral:float = 0.0         # > 0: weight of a spectral term in G's loss: the log power spectrum of G's largest pictures matched to the real batch's (`deep_t2i.spectrum.spectral_loss`; Durall et al. 2020)
+    damsm_blur:int = 0           # 3 or 5: G's DAMSM term sees G's largest pictures low-passed by a binomial filter of this size (`deep_t2i.layers.binomial_blur`), so that the gradient it sends G holds no 2-pixel period (a 3-pixel filter) or little power at 2-4 pixels (5): the compact DAMSM CNN's strided convolutions send gradients with such periods, which G draws as stripes; 0: none
     diffaug:str = ''             # DiffAugment policy for what D sees, real and generated: comma-separated 'translation', 'cutout', 'color' ('' = none)
     upsample:str = 'nearest'     # G's x2 upsampling, in the main and the skip path: 'nearest' (the original's; models trained with it draw a grid at 2- and 4-pixel periods) or 'bilinear' (no grid; preset 'small')
     g_padding:str = 'zeros'      # how G's 3x3 convolutions pad the picture's borders: 'zeros' (the original's), 'replicate' or 'reflect'

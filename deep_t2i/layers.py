@@ -11,10 +11,11 @@ from torch.nn.utils.parametrizations import spectral_norm, _SpectralNorm
 from torch.nn.utils import parametrize
 
 # %% auto #0
-__all__ = ['UPSAMPLES', 'PADDINGS', 'DIFFAUG_OPS', 'sn_sigma', 'scales_output', 'SNConv2d', 'SNLinear', 'sn_conv', 'sn_linear',
-           'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm', 'SentenceAffine', 'upsample2', 'UpBlock',
-           'DownBlock', 'set_padding', 'SelfAttention', 'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb',
-           'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage', 'diffaug_ops', 'diff_augment']
+__all__ = ['UPSAMPLES', 'PADDINGS', 'BLURS', 'DIFFAUG_OPS', 'sn_sigma', 'scales_output', 'SNConv2d', 'SNLinear', 'sn_conv',
+           'sn_linear', 'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm', 'SentenceAffine',
+           'upsample2', 'UpBlock', 'DownBlock', 'set_padding', 'binomial_blur', 'SelfAttention', 'WordAttention',
+           'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage',
+           'diffaug_ops', 'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #f4c627f8
 def sn_sigma(mod:nn.Module)->tuple:
@@ -144,6 +145,20 @@ def set_padding(m:nn.Module, mode:str='zeros')->nn.Module:
     for c in m.modules():
         if isinstance(c, nn.Conv2d) and any(p > 0 for p in c.padding): c.padding_mode = mode
     return m
+
+# %% ../nbs/02_layers.ipynb #ed6c8a9d
+BLURS = (0, 3, 5)
+
+def binomial_blur(x, # (B, C, H, W) pictures or feature maps
+                  k:int=3)->torch.Tensor:
+    "x low-passed by a separable binomial filter of `k` taps (3: 1-2-1, 5: 1-4-6-4-1; 0: x itself), borders reflected; the same shape and dtype."
+    if k not in BLURS: raise ValueError(f"blur must be one of {', '.join(map(str, BLURS))} taps, got {k!r}")
+    if k == 0: return x
+    w = torch.tensor([1., 2., 1.] if k == 3 else [1., 4., 6., 4., 1.], dtype=x.dtype, device=x.device)
+    w, C = w / w.sum(), x.shape[1]
+    x = F.pad(x, (k // 2,) * 4, mode='reflect')
+    x = F.conv2d(x, w.view(1, 1, 1, k).expand(C, 1, 1, k), groups=C)       # along x
+    return F.conv2d(x, w.view(1, 1, k, 1).expand(C, 1, k, 1), groups=C)    # along y
 
 # %% ../nbs/02_layers.ipynb #4e5c0221
 class SelfAttention(nn.Module):

@@ -68,6 +68,7 @@ def arch_of(cfg:BaseConfig)->str:
     for k in ('ma_gp', 'd_words', 'mode_seek', 'vision_d'):
         if not 0 <= getattr(cfg, k) < float('inf'): raise UsageError(f"{k} must be 0 (off) or a positive weight, got {getattr(cfg, k)}")
     if not 64 <= cfg.vision_size <= 299: raise UsageError(f"vision_size must be between 64 and 299 pixels, got {cfg.vision_size}")
+    if cfg.damsm_blur not in BLURS: raise UsageError(f"damsm_blur must be one of {', '.join(map(str, BLURS))} (taps of the binomial filter; 0: none), got {cfg.damsm_blur!r}")
     if cfg.vision_n < 0: raise UsageError(f"vision_n must be 0 (the whole batch) or a positive number of pictures, got {cfg.vision_n}")
     diffaug_ops(cfg.diffaug); diffaug_ops(cfg.vision_aug)
     return cfg.arch

@@ -14,7 +14,7 @@ from .device import *
 from .images import *
 from .data import make_loader
 from .model import Generator, Discriminator, pad_mask
-from .layers import diff_augment, power_iteration_per_step, step_spectral_norm
+from .layers import diff_augment, power_iteration_per_step, step_spectral_norm, binomial_blur
 from .export import save_model_files
 from .train import Trainer, EMA, eager_calls, compile_module
 from .trainer_damsm import load_damsm, damsm_fingerprint, task_datasets
@@ -195,7 +195,7 @@ class GANSteps:
         try:
             with autocast(self.device, cfg.amp):
                 u_fake, c_fake, _, *w_fake = self.D(diff_augment(fakes, cfg.diffaug), sent, with_words=cfg.d_words > 0)
-                damsm_loss, _ = self.damsm.loss(fakes[-1], ids, lens, cls, words, sent)
+                damsm_loss = self.damsm_term(fakes[-1], ids, lens, cls, words, sent)
                 if VD is not None:
                     feats = self.vision_fake or VD.features(fakes[-1][:cfg.vision_n or None])   # `vision_d_step`'s, else computed here
                     v_u, v_c, _ = VD(feats, sent[:feats[0].shape[0]])
@@ -207,6 +207,10 @@ class GANSteps:
         if VD is not None: adv = adv + cfg.vision_d * vision_g_loss(v_u, v_c)
         if w_fake: adv = adv + self.cfg.d_words * self.word_loss(w_fake[0], ids)
         return adv, damsm_loss.float()
+
+    def damsm_term(self, fake, ids, lens, cls, words, sent):
+        "The DAMSM loss of G's largest pictures `fake` with their captions, the pictures low-passed first when `cfg.damsm_blur` is set (`binomial_blur`): what G is told by the DAMSM, without the strided convolutions' 2-pixel (and, with 5 taps, most of the 4-pixel) gradient."
+        return self.damsm.loss(binomial_blur(fake, self.cfg.damsm_blur), ids, lens, cls, words, sent)[0]
 
     def mode_seek_loss(self, fake, z, words, sent, ids):
         "MSGAN: draw the first quarter of the batch again with new noise; 1 / (mean |image difference| / mean |noise difference|)."
