@@ -66,6 +66,7 @@ class BaseConfig:
     vision_net:str = ''          # vision_d: which image network it used (set by the GAN trainer; resuming on another is refused)
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
+    cnn_antialias:bool = False   # image_encoder 'cnn': a 1-2-1 blur before each of its strided convolutions (anti-aliased downsampling, as in StyleGAN2's discriminator); the plain CNN's strided convolutions send the generator gradients with 10-100x the power of their neighbouring frequencies at 2-, 4- and 8-pixel periods, which it draws as stripes
     inception_size:int = 299     # image_encoder 'inception': the size at which it sees the pictures (64-299; below 128 its regions are Mixed_5d, its global feature Mixed_6e)
     inception_cache_mb:float = 1024  # DAMSM training with image_encoder 'inception': memory for the frozen network's features of the training pictures, each computed once (0: none)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)

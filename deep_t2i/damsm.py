@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from .core import *
 from .images import *
 from .model import pad_mask
+from .layers import Blur
 from .sentence import make_text_encoder
 
 # %% auto #0
@@ -137,11 +138,13 @@ def inception_backbone(inception_weights=None)->nn.Module:
 
 # %% ../nbs/03b_damsm.ipynb #7ea93bc5
 class CNNBackbone(nn.Module):
-    "A small trainable CNN: images in [-1, 1] -> regions (B, 4w, S/8, S/8), global (B, 8w)."
-    def __init__(self, in_size:int=64, width:int=32):
+    "A small trainable CNN: images in [-1, 1] -> regions (B, 4w, S/8, S/8), global (B, 8w); `antialias`: each strided convolution sees its input blurred (1-2-1) first."
+    def __init__(self, in_size:int=64, width:int=32, antialias:bool=False):
         super().__init__()
         self.in_size = min(in_size, 128)
-        def blk(ni, nf): return nn.Sequential(nn.Conv2d(ni, nf, 4, 2, 1), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2))
+        def blk(ni, nf):
+            conv = [nn.Conv2d(ni, nf, 4, 2, 1), nn.BatchNorm2d(nf), nn.LeakyReLU(0.2)]
+            return nn.Sequential(*([Blur(3)] if antialias else []), *conv)
         self.body = nn.Sequential(blk(3, width), blk(width, 2 * width), blk(2 * width, 4 * width))
         self.head = blk(4 * width, 8 * width)
         self.n_region, self.n_global = 4 * width, 8 * width
@@ -155,7 +158,7 @@ class ImageEncoder(nn.Module):
     "backbone + 1x1 conv (regions) + linear (global): images -> regions (B, D, h, w), global (B, D)."
     def __init__(self, cfg:BaseConfig, inception_weights=None):
         super().__init__()
-        if cfg.image_encoder == 'cnn': self.backbone, nr, ng, self.frozen = CNNBackbone(cfg.img_size), None, None, False
+        if cfg.image_encoder == 'cnn': self.backbone, nr, ng, self.frozen = CNNBackbone(cfg.img_size, antialias=cfg.cnn_antialias), None, None, False
         elif cfg.image_encoder == 'inception':
             inception_taps(cfg.inception_size)                                # a bad size refused before the network loads
             self.backbone, self.frozen = inception_backbone(inception_weights), True

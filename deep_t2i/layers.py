@@ -13,9 +13,9 @@ from torch.nn.utils import parametrize
 # %% auto #0
 __all__ = ['UPSAMPLES', 'PADDINGS', 'BLURS', 'DIFFAUG_OPS', 'sn_sigma', 'scales_output', 'SNConv2d', 'SNLinear', 'sn_conv',
            'sn_linear', 'spectral_norms', 'power_iteration_per_step', 'step_spectral_norm', 'SentenceAffine',
-           'upsample2', 'UpBlock', 'DownBlock', 'set_padding', 'binomial_blur', 'SelfAttention', 'WordAttention',
-           'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage', 'OriginalDownStage',
-           'diffaug_ops', 'diff_augment']
+           'upsample2', 'UpBlock', 'DownBlock', 'set_padding', 'binomial_blur', 'Blur', 'SelfAttention',
+           'WordAttention', 'MinibatchStdDev', 'to_rgb', 'from_rgb', 'sn_conv_block', 'ResConv', 'OriginalUpStage',
+           'OriginalDownStage', 'diffaug_ops', 'diff_augment']
 
 # %% ../nbs/02_layers.ipynb #f4c627f8
 def sn_sigma(mod:nn.Module)->tuple:
@@ -159,6 +159,15 @@ def binomial_blur(x, # (B, C, H, W) pictures or feature maps
     x = F.pad(x, (k // 2,) * 4, mode='reflect')
     x = F.conv2d(x, w.view(1, 1, 1, k).expand(C, 1, 1, k), groups=C)       # along x
     return F.conv2d(x, w.view(1, 1, k, 1).expand(C, 1, k, 1), groups=C)    # along y
+
+# %% ../nbs/02_layers.ipynb #a76c7006
+class Blur(nn.Module):
+    "`binomial_blur` as a module (no weights)."
+    def __init__(self, k:int=3):
+        super().__init__()
+        if k not in BLURS: raise ValueError(f"blur must be one of {', '.join(map(str, BLURS))} taps, got {k!r}")
+        self.k = k
+    def forward(self, x): return binomial_blur(x, self.k)
 
 # %% ../nbs/02_layers.ipynb #4e5c0221
 class SelfAttention(nn.Module):

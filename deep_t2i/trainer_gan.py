@@ -307,7 +307,7 @@ class GANSamples:
                          dict(step=self.step, epoch=self.epoch + 1, damsm=self.damsm_path))
 
 # %% ../nbs/04b_trainer_GAN.ipynb #ccb903c4
-DAMSM_SHARED = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'inception_size', 'image_net',
+DAMSM_SHARED = ('emb_sz', 'rnn_layers', 'rnn_drop_p', 'max_len', 'text_encoder', 'sentence_model', 'image_encoder', 'cnn_antialias', 'inception_size', 'image_net',
                 'gamma1', 'gamma2', 'gamma3', 'img_size', 'mask_same_class')    # a GAN takes these from its DAMSM's config (own data: also `DAMSM_SHARED_CAPTIONS`)
 DAMSM_SHARED_CAPTIONS = ('square', 'background', 'valid_pct')                # the same pictures, prepared the same way, the same held-out set
 
