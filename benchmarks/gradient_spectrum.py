@@ -10,7 +10,7 @@ value, `GANSteps.damsm_term`). For each: its mean size per picture (L2 norm) and
 measure of `deep_t2i eval`'s spikes without the real pictures' part), per picture (`pic`) and for the gradient averaged
 over the pictures (`mean`: what is the same at the same place in every picture, as the stripes in the eyes are). A
 term whose gradient is large and spiky at a period asks G for a pattern of that period. Terms the run's config does not
-use are left out. Writes nothing; prints a markdown table.
+use are left out, and so are the `spectral` and `vision_d` terms (not measured here). Writes nothing; prints a markdown table.
 """
 import argparse, sys
 from pathlib import Path
@@ -19,7 +19,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from deep_t2i.core import load_config, DeepT2IError
-from deep_t2i.layers import diff_augment
+from deep_t2i.layers import diff_augment, BLURS
 from deep_t2i.spectrum import _peak_excess
 from deep_t2i.trainer_gan import GANTrainer, g_term
 
@@ -74,6 +74,7 @@ def main():
     try:
         cfg = load_config(a.run / 'config.json')
         blurs = [int(b) for b in a.damsm_blur.split(',')] if a.damsm_blur else [cfg.damsm_blur]
+        if any(b not in BLURS for b in blurs): raise ValueError(f"--damsm-blur takes values among {', '.join(map(str, BLURS))}, got {a.damsm_blur}")
         t = GANTrainer(cfg, a.data, a.damsm, a.run, resume=True, progress=False)
         t.setup(); t.load(); t.wrap()
     except (DeepT2IError, OSError, ValueError) as e: sys.exit(f"error: {e}")

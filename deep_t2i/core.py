@@ -55,7 +55,7 @@ class BaseConfig:
     d_words:float = 0.0          # > 0: weight of D's auxiliary word classifier (AC-GAN for captions): D learns which words a real image's caption holds, G is trained so that D finds its caption's words
     mode_seek:float = 0.0        # > 0: weight of MSGAN's mode-seeking term (Mao et al. 2019): a quarter of the batch is drawn again with new noise and G is penalised by 1 / (image distance / noise distance)
     spectral:float = 0.0         # > 0: weight of a spectral term in G's loss: the log power spectrum of G's largest pictures matched to the real batch's (`deep_t2i.spectrum.spectral_loss`; Durall et al. 2020)
-    damsm_blur:int = 0           # 3 or 5: G's DAMSM term sees G's largest pictures low-passed by a binomial filter of this size (`deep_t2i.layers.binomial_blur`), so that the gradient it sends G holds no 2-pixel period (a 3-pixel filter) or little power at 2-4 pixels (5): the compact DAMSM CNN's strided convolutions send gradients with such periods, which G draws as stripes; 0: none
+    damsm_blur:int = 0           # 3 or 5: G's DAMSM term sees G's largest pictures low-passed by a binomial filter of this size (`deep_t2i.layers.binomial_blur`), so that the gradient it sends G loses the 2-pixel period (both filters' gain there is 0; the 5-tap one's is 1/4 at 4 pixels): the compact DAMSM CNN's strided convolutions send gradients with such periods, which G draws as stripes; 0: none. G's logged damsm_loss is then that of the blurred pictures
     diffaug:str = ''             # DiffAugment policy for what D sees, real and generated: comma-separated 'translation', 'cutout', 'color' ('' = none)
     upsample:str = 'nearest'     # G's x2 upsampling, in the main and the skip path: 'nearest' (the original's; models trained with it draw a grid at 2- and 4-pixel periods) or 'bilinear' (no grid; preset 'small')
     g_padding:str = 'zeros'      # how G's 3x3 convolutions pad the picture's borders: 'zeros' (the original's), 'replicate' or 'reflect'
@@ -66,7 +66,7 @@ class BaseConfig:
     vision_net:str = ''          # vision_d: which image network it used (set by the GAN trainer; resuming on another is refused)
     # DAMSM
     image_encoder:str = 'inception'  # 'inception' (pretrained, frozen) or 'cnn' (compact, trained)
-    cnn_antialias:bool = False   # image_encoder 'cnn': a 1-2-1 blur before each of its strided convolutions (anti-aliased downsampling, as in StyleGAN2's discriminator); the plain CNN's strided convolutions send the generator gradients with 10-100x the power of their neighbouring frequencies at 2-, 4- and 8-pixel periods, which it draws as stripes
+    cnn_antialias:bool = False   # image_encoder 'cnn': a 1-2-1 blur before each of its strided convolutions (anti-aliased downsampling, as in StyleGAN2's discriminator); the plain CNN's strided convolutions send the generator gradients with 10-100x the power of their neighbouring frequencies at 2- and 4-pixel periods, which it draws as stripes. Set it when training the DAMSM: a GAN takes it from its DAMSM
     inception_size:int = 299     # image_encoder 'inception': the size at which it sees the pictures (64-299; below 128 its regions are Mixed_5d, its global feature Mixed_6e)
     inception_cache_mb:float = 1024  # DAMSM training with image_encoder 'inception': memory for the frozen network's features of the training pictures, each computed once (0: none)
     image_net:str = ''           # which image network the DAMSM was trained with (set by the DAMSM trainer; evaluation must match it)

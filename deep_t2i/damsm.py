@@ -158,6 +158,7 @@ class ImageEncoder(nn.Module):
     "backbone + 1x1 conv (regions) + linear (global): images -> regions (B, D, h, w), global (B, D)."
     def __init__(self, cfg:BaseConfig, inception_weights=None):
         super().__init__()
+        if cfg.cnn_antialias and cfg.image_encoder != 'cnn': raise UsageError("cnn_antialias is an option of image_encoder 'cnn' (the compact CNN); the Inception is used as it was trained")
         if cfg.image_encoder == 'cnn': self.backbone, nr, ng, self.frozen = CNNBackbone(cfg.img_size, antialias=cfg.cnn_antialias), None, None, False
         elif cfg.image_encoder == 'inception':
             inception_taps(cfg.inception_size)                                # a bad size refused before the network loads

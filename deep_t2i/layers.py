@@ -154,6 +154,7 @@ def binomial_blur(x, # (B, C, H, W) pictures or feature maps
     "x low-passed by a separable binomial filter of `k` taps (3: 1-2-1, 5: 1-4-6-4-1; 0: x itself), borders reflected; the same shape and dtype."
     if k not in BLURS: raise ValueError(f"blur must be one of {', '.join(map(str, BLURS))} taps, got {k!r}")
     if k == 0: return x
+    k = int(k)                                                             # 5.0 from a hand-built config
     w = torch.tensor([1., 2., 1.] if k == 3 else [1., 4., 6., 4., 1.], dtype=x.dtype, device=x.device)
     w, C = w / w.sum(), x.shape[1]
     x = F.pad(x, (k // 2,) * 4, mode='reflect')

@@ -13,7 +13,7 @@ from .core import *
 from .device import *
 from .images import *
 from .data import make_loader
-from .model import Generator, Discriminator, pad_mask
+from .model import Generator, Discriminator, pad_mask, arch_of
 from .layers import diff_augment, power_iteration_per_step, step_spectral_norm, binomial_blur
 from .export import save_model_files
 from .train import Trainer, EMA, eager_calls, compile_module
@@ -322,6 +322,7 @@ class GANTrainer(GANSteps, GANSamples, Trainer):
             shared += DAMSM_SHARED_CAPTIONS
             if damsm_cfg.img_size != cfg.img_size: cfg = cfg.replace(attn_res=(damsm_cfg.img_size // 4, damsm_cfg.img_size // 2))
         cfg = cfg.replace(**{k: getattr(damsm_cfg, k) for k in shared}, damsm_sha=damsm_fingerprint(damsm_run))   # the text side is the DAMSM's
+        arch_of(cfg)                                                       # the recipe's options checked now, before `fit` reads any data
         if cfg.vision_d > 0:                                               # recorded: resuming on another network is refused
             try: cfg = cfg.replace(vision_net=inception_net_id(inception_weights))
             except DeepT2IError as e: raise DeepT2IError(f"vision_d needs an Inception network: {e}; or set vision_d to 0") from None

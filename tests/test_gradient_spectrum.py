@@ -25,11 +25,14 @@ def test_runs_on_a_trained_run(anime_data, tmp_path):
     r = subprocess.run([py, script, '--run', str(tmp_path / 'gan'), '--damsm', str(damsm), '--data', str(anime_data), '--batches', '2', '--damsm-blur', '0,5'],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    rows = {l.split('|')[1].strip(): l for l in r.stdout.splitlines() if l.startswith('| ') and 'e-' in l}
+    rows = {l.split('|')[1].strip(): l for l in r.stdout.splitlines() if l.startswith('| ') and not l.startswith('| term ')}
     assert {"D's logit", "D's caption logit", "D's word classifier", 'DAMSM (damsm_blur 0)', 'DAMSM (damsm_blur 5)', 'mode seeking'} <= set(rows), list(rows)
     two_px_x = lambda row: float(row.split('|')[3].split('/')[0])                    # per picture, log10 over the ring
     assert two_px_x(rows['DAMSM (damsm_blur 5)']) < two_px_x(rows['DAMSM (damsm_blur 0)']) - 0.5   # the blur takes the 2-pixel period out
     assert '16 pictures' in r.stdout and 'step 2' in r.stdout
+    r = subprocess.run([py, script, '--run', str(tmp_path / 'gan'), '--damsm', str(damsm), '--data', str(anime_data), '--damsm-blur', '4'],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and '--damsm-blur takes values among 0, 3, 5' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-500:]
     r = subprocess.run([py, script, '--run', str(tmp_path / 'nothing'), '--damsm', str(damsm), '--data', str(anime_data)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and r.stderr.startswith('error:') and 'Traceback' not in r.stderr, r.stderr[-500:]
