@@ -22,16 +22,15 @@ from deep_t2i.core import load_config, DeepT2IError
 from deep_t2i.layers import diff_augment, BLURS
 from deep_t2i.spectrum import _peak_excess
 from deep_t2i.trainer_gan import GANTrainer, g_term
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+from spectrum_layers import feature_power
 
 PERIODS = {'2 px x': (0, 2), '2 px y': (2, 0), '4 px x': (0, 4), '4 px y': (4, 0), '8 px x': (0, 8), '8 px y': (8, 0)}
 
 
 def luma_power(g:torch.Tensor)->torch.Tensor:
-    "Mean power spectrum (H, W) of the luma of gradients g (N, 3, H, W): each map's mean removed, Hann-windowed, float64."
-    y = (0.299 * g[:, 0] + 0.587 * g[:, 1] + 0.114 * g[:, 2]).double()
-    H, W = y.shape[-2:]
-    win = torch.outer(torch.hann_window(H, periodic=False, dtype=torch.float64), torch.hann_window(W, periodic=False, dtype=torch.float64))
-    return (torch.fft.fft2((y - y.mean((1, 2), keepdim=True)) * win).abs() ** 2).mean(0)
+    "Mean power spectrum (H, W) of the luma of gradients g (N, 3, H, W): `spectrum_layers.feature_power` of one luma map each."
+    return feature_power((0.299 * g[:, 0] + 0.587 * g[:, 1] + 0.114 * g[:, 2])[:, None])
 
 
 def spikes(g:torch.Tensor)->dict:
