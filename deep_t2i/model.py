@@ -12,8 +12,8 @@ from .core import *
 from .layers import *
 
 # %% auto #0
-__all__ = ['CH_TABLE', 'ARCHS', 'FUSIONS', 'D_HEADS', 'GAN_LOSSES', 'TextEncoder', 'pad_mask', 'channels', 'resolutions',
-           'arch_of', 'Generator', 'Discriminator', 'n_params']
+__all__ = ['CH_TABLE', 'ARCHS', 'FUSIONS', 'D_HEADS', 'GAN_LOSSES', 'WORD_POOLS', 'TextEncoder', 'pad_mask', 'channels',
+           'resolutions', 'arch_of', 'Generator', 'Discriminator', 'n_params']
 
 # %% ../nbs/03a_model.ipynb #b0618d06
 class TextEncoder(nn.Module):
@@ -54,14 +54,14 @@ def resolutions(cfg:BaseConfig)->list:
 
 # %% ../nbs/03a_model.ipynb #d813215f
 ARCHS = ('compact', 'original')
-FUSIONS, D_HEADS, GAN_LOSSES = ('none', 'affine'), ('two', 'projection'), ('bce', 'hinge')
+FUSIONS, D_HEADS, GAN_LOSSES, WORD_POOLS = ('none', 'affine'), ('two', 'projection'), ('bce', 'hinge'), ('mean', 'max')
 
 def arch_of(cfg:BaseConfig)->str:
     "The config's G/D layout, checked."
     if cfg.arch not in ARCHS: raise UsageError(f"arch must be one of {', '.join(ARCHS)}, got {cfg.arch!r}")
     if cfg.arch == 'original' and any(r >= cfg.img_size for r in cfg.attn_res):
         raise UsageError(f"arch 'original' attends to the words at a stage's input resolution: attn_res {cfg.attn_res} must be below img_size {cfg.img_size}")
-    for k, ok in (('fusion', FUSIONS), ('d_head', D_HEADS), ('gan_loss', GAN_LOSSES), ('upsample', UPSAMPLES), ('g_padding', PADDINGS)):
+    for k, ok in (('fusion', FUSIONS), ('d_head', D_HEADS), ('gan_loss', GAN_LOSSES), ('upsample', UPSAMPLES), ('g_padding', PADDINGS), ('d_words_pool', WORD_POOLS)):
         if getattr(cfg, k) not in ok: raise UsageError(f"{k} must be one of {', '.join(ok)}, got {getattr(cfg, k)!r}")
     if cfg.arch == 'original' and (cfg.fusion != 'none' or cfg.d_head != 'two'):
         raise UsageError("fusion and d_head='projection' are options of the compact layout: arch 'original' keeps the original's blocks (use arch 'compact')")
@@ -178,7 +178,10 @@ class Discriminator(nn.Module):
         if self.cfg.d_head == 'projection': return self.uncond(f) + (self.embed(sent) * f.sum((2, 3))).sum(1)   # psi(f) + <W s, pooled f>
         s = sent[:, :, None, None].expand(-1, -1, 4, 4)                          # (B, D, 4, 4)
         return self.cond_out(self.cond_conv(torch.cat([f, s], 1))).view(-1)
-    def words(self, f): return self.word_head(f.mean((2, 3)))               # (B, n_words)
+    def words(self, f):
+        "Word logits (B, n_words) of features `f` (B, C, 4, 4): the classifier on their mean (`d_words_pool` 'mean'), or on each cell, the largest logit per word ('max')."
+        if self.cfg.d_words_pool == 'max': return self.word_head(f.flatten(2).transpose(1, 2)).amax(1)   # (B, 16, n_words) -> (B, n_words)
+        return self.word_head(f.mean((2, 3)))
     def forward(self, imgs, sent=None, wrong=None, with_words:bool=False):
         "(unconditional, conditional on `sent`, conditional on `wrong`) logits; missing sentences give None; `with_words`: + word logits."
         f = self.features(imgs)
