@@ -51,10 +51,7 @@ def term_gradients(t:GANTrainer, batches:int, blurs:list)->dict:
         u, c, _, *w = t.D(diff_augment(fakes, cfg.diffaug), sent, with_words=cfg.d_words > 0)
         terms = {"D's logit": g_term(u, cfg.gan_loss), "D's caption logit": g_term(c, cfg.gan_loss)}
         if w: terms["D's word classifier"] = cfg.d_words * t.word_loss(w[0], ids)
-        for k in blurs:
-            t.cfg = cfg.replace(damsm_blur=k)
-            terms[f"DAMSM (damsm_blur {k})"] = cfg.lambda_damsm * t.damsm_term(fakes[-1], ids, lens, cls, words, sent)
-        t.cfg = cfg
+        for k in blurs: terms[f"DAMSM (damsm_blur {k})"] = cfg.lambda_damsm * t.damsm_term(fakes[-1], ids, lens, cls, words, sent, blur=k)
         if cfg.mode_seek > 0: terms['mode seeking'] = cfg.mode_seek * t.mode_seek_loss(fakes[-1], t.noise, words, sent, ids)
         for k, L in terms.items():
             g, = torch.autograd.grad(L, fakes[-1], retain_graph=True)

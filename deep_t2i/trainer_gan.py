@@ -208,9 +208,9 @@ class GANSteps:
         if w_fake: adv = adv + self.cfg.d_words * self.word_loss(w_fake[0], ids)
         return adv, damsm_loss.float()
 
-    def damsm_term(self, fake, ids, lens, cls, words, sent):
-        "The DAMSM loss of G's largest pictures `fake` with their captions, the pictures low-passed first when `cfg.damsm_blur` is set (`binomial_blur`): what G is told by the DAMSM, without the strided convolutions' 2-pixel (and, with 5 taps, most of the 4-pixel) gradient."
-        return self.damsm.loss(binomial_blur(fake, self.cfg.damsm_blur), ids, lens, cls, words, sent)[0]
+    def damsm_term(self, fake, ids, lens, cls, words, sent, blur:int=None):
+        "The DAMSM loss of G's largest pictures `fake` with their captions, the pictures low-passed first by `blur` taps (default `cfg.damsm_blur`; `binomial_blur`): what G is told by the DAMSM, without the strided convolutions' 2-pixel (and, with 5 taps, most of the 4-pixel) gradient."
+        return self.damsm.loss(binomial_blur(fake, self.cfg.damsm_blur if blur is None else blur), ids, lens, cls, words, sent)[0]
 
     def mode_seek_loss(self, fake, z, words, sent, ids):
         "MSGAN: draw the first quarter of the batch again with new noise; 1 / (mean |image difference| / mean |noise difference|)."
